@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# scripts/demo.sh — set up (idempotent) and run the main job on the built-in input (no camera):
+# head_pose_demo publishes the built-in input on `image`/`camera_info`, head_pose_node estimates
+# the head poses and publishes them. Runs for HEAD_POSE_DEMO_SECONDS (default 20) seconds.
+# <!-- lead: finish this (outputs to show, default weights) -->
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+bash scripts/setup_env.sh
+set +u
+# shellcheck disable=SC1091
+. "$REPO/env.sh"
+set -u
+
+LIB="$REPO/install/head_pose_ros/lib/head_pose_ros"
+if ! python -c 'import head_pose_ros.ros.node, head_pose_ros.ros.demo' 2>/dev/null; then
+  echo "[demo] The ROS node (head_pose_ros.ros.node / head_pose_ros.ros.demo) is not in this" \
+       "checkout yet: nothing to run."
+  exit 0
+fi
+WEIGHTS="${HEAD_POSE_WEIGHTS:-$REPO/install/head_pose_ros/share/head_pose_ros/weights/head_pose_trg.safetensors}"
+if [ ! -f "$WEIGHTS" ]; then
+  echo "[demo] No trained weights are installed ($WEIGHTS is missing): the node cannot run the"
+  echo "[demo] model yet. Train one (README, Training) or set HEAD_POSE_WEIGHTS=/path/model.safetensors."
+  exit 0
+fi
+
+SECS="${HEAD_POSE_DEMO_SECONDS:-20}"
+echo "[demo] running head_pose_demo + head_pose_node for $SECS s (ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-0})"
+"$LIB/head_pose_demo" &
+DEMO_PID=$!
+trap 'kill "$DEMO_PID" 2>/dev/null || true' EXIT
+rc=0
+timeout --signal=INT "$SECS" "$LIB/head_pose_node" --ros-args \
+  --params-file "$REPO/config/head_pose.yaml" -p "weights:=$WEIGHTS" || rc=$?
+[ "$rc" -eq 124 ] && rc=0   # stopped by the timeout: the normal end of the demo
+exit "$rc"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/test.sh — set up the environment (idempotent, seconds when already done) and run the
+# whole test suite: `ruff check .` and `python -m pytest -q` (extra arguments go to pytest).
+# Fails when anything fails, including "no tests collected". .ci/run runs exactly this.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+T0=$(date +%s)
+
+bash scripts/setup_env.sh
+set +u
+# shellcheck disable=SC1091
+. "$REPO/env.sh"
+set -u
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+# run both stages even when the first fails, so one run shows every problem
+echo "== ruff check ."
+ruff_rc=0
+ruff check . || ruff_rc=$?
+
+echo "== pytest"
+rc=0
+python -m pytest -q "$@" || rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "[test.sh] ERROR: pytest collected no tests" >&2
+  rc=1
+fi
+if [ "$ruff_rc" -ne 0 ]; then
+  echo "[test.sh] ERROR: ruff check failed" >&2
+  [ "$rc" -ne 0 ] || rc=$ruff_rc
+fi
+echo "[test.sh] finished in $(( $(date +%s) - T0 )) s with status $rc" >&2
+exit "$rc"

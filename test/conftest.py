@@ -1,0 +1,115 @@
+"""Shared pytest fixtures and the process-wide test environment.
+
+- ``shared_data``: the shared data directory (``<repo>/../shared/data``, or ``$HEAD_POSE_SHARED_DATA``);
+  tests using it skip when it is missing.
+- ROS isolation: every pytest process picks its own random ``ROS_DOMAIN_ID`` (1..200) unless one
+  is set, and ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, so parallel test runs never see each
+  other. Set at import time so child processes (node executables) inherit it.
+- ``@pytest.mark.ros`` tests (and the ``ros`` fixture / :func:`require_ros`) need the built colcon
+  workspace (``source env.sh``). Without it they skip with a reason, except under ``CI`` (any
+  value but ``""``/``0``/``false``), where they FAIL: CI can never silently skip the ROS tests.
+- Thread limits: ``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)`` once torch is imported
+  (torch is never imported here, so tests that do not need it stay fast).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+
+def _drop_source_tree_from_sys_path() -> None:
+    """Keep the source tree from shadowing the colcon-installed ``head_pose_ros``.
+
+    ``python -m pytest`` puts the current directory first on ``sys.path``; from the repo root
+    that would import ``./head_pose_ros`` (no generated ``msg`` subpackage) instead of the
+    installed copy. Only done when an installed copy is on ``sys.path``.
+    """
+    installed = any(
+        (Path(p) / "head_pose_ros" / "msg").is_dir() for p in sys.path if p not in ("", ".")
+    )
+    if not installed or "head_pose_ros" in sys.modules:
+        return
+    root = str(REPO_ROOT)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.abspath(p) != root]
+
+
+_drop_source_tree_from_sys_path()
+
+
+def in_ci() -> bool:
+    """True when the ``CI`` environment variable is set to a true-ish value."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def ros_unavailable_reason() -> str | None:
+    """Why ROS tests cannot run here (None when rclpy and head_pose_ros.msg import)."""
+    try:
+        import rclpy  # noqa: F401
+
+        import head_pose_ros.msg  # noqa: F401
+    except ImportError as exc:  # not built / env not sourced
+        return (
+            f"ROS workspace not available ({exc}); run `bash scripts/setup_env.sh` and "
+            "`source env.sh`"
+        )
+    return None
+
+
+def require_ros() -> None:
+    """Skip (or, under CI, fail) the calling test when the ROS workspace is unavailable."""
+    reason = ros_unavailable_reason()
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"CI is set, refusing to skip a ROS test: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def ros() -> None:
+    """Fixture form of :func:`require_ros`."""
+    require_ros()
+
+
+@pytest.fixture
+def ros_env() -> dict[str, str]:
+    """Environment for child processes of ROS tests (same isolated domain, loopback only)."""
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"]
+    env.setdefault("PYTHONSAFEPATH", "1")
+    return env
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data directory (read-only; never copy it into the repo)."""
+    path = Path(
+        os.environ.get("HEAD_POSE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
+    ).resolve()
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set HEAD_POSE_SHARED_DATA)")
+    return path
+
+
+_torch_threads_set = False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _torch_threads_set
+    if item.get_closest_marker("ros") is not None:
+        require_ros()
+    if not _torch_threads_set and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+        _torch_threads_set = True
