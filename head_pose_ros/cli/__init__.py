@@ -1,0 +1,1 @@
+"""Command-line tools of head_pose_ros (no ROS import)."""

@@ -1,0 +1,373 @@
+"""Pure numpy geometry for 6DoF head pose (no ROS, no torch).
+
+Conventions used by every function in this module (and by the torch twins in
+``head_pose_ros.model.geometry_torch``):
+
+* Column vectors. A head pose ``(R, T)`` maps head coordinates to camera coordinates:
+  ``X_cam = R @ X_head + T``.
+* Camera frame = OpenCV optical frame: x right, y down, z forward. Units: metres, radians.
+* Head frame (ARKit 1220 topology, see DESIGN.md §3): x towards the subject's left ear, y towards
+  the chin, z from the face into the head. ``R = I`` means the person looks into the camera.
+* Intrinsics ``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` (skew must be 0 for the crop helpers).
+* Pixel convention (OpenCV): the centre of pixel ``(i, j)`` (column i, row j) is at continuous
+  coordinate ``(u, v) = (i, j)``; an image of width W spans ``u in [-0.5, W - 0.5]``.
+* Crop box ``box = (cx_box, cy_box, side)``: a square of ``side`` pixels centred at
+  ``(cx_box, cy_box)`` in full-image continuous coordinates, i.e. covering
+  ``[cx_box - side/2, cx_box + side/2]``. It is resampled to an ``out_size`` x ``out_size``
+  crop with the same pixel convention, so with ``a = out_size / side``
+
+      ``u_crop = a * (u - cx_box) + out_size / 2 - 0.5``   (same for v)
+
+  The box centre maps to the crop centre ``(out_size - 1) / 2``. :func:`crop_intrinsics`,
+  :func:`crop_warp_matrix` (cv2.warpAffine) and the model's ``grid_sample`` calls
+  (``align_corners=False``, normalised ``x_n = (u_crop + 0.5) / out_size * 2 - 1``) all use
+  exactly this map.
+* Focal length used by the box information and paper Eq. 2: ``f = sqrt(fx * fy)``
+  (:func:`mean_focal`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FACE_BOX_SIZE_M = 0.2
+"""Physical size of the face box B in paper Eq. 2 (metres)."""
+
+DETECTION_CROP_SCALE = 1.25
+"""Default scale from a face-detector box to the crop box (see :func:`crop_box_from_detection`)."""
+
+LANDMARK_CROP_SCALE = 1.5
+"""Crop side / larger side of the 68-landmark extent (paper / authors' code)."""
+
+_D = np.diag([1.0, -1.0, -1.0])
+
+
+# --------------------------------------------------------------------------- rotations
+def rot6d_to_matrix(x6: np.ndarray) -> np.ndarray:
+    """6D rotation (Zhou et al.) -> rotation matrix.
+
+    ``x6[..., 0:3]`` and ``x6[..., 3:6]`` are the (unnormalised) first and second COLUMNS of R.
+    Gram-Schmidt: ``b1 = a1/|a1|``, ``b2 = normalise(a2 - (b1.a2) b1)``, ``b3 = b1 x b2``.
+
+    Args:
+        x6: (..., 6) array.
+    Returns:
+        (..., 3, 3) rotation matrices (columns b1, b2, b3).
+    """
+    x6 = np.asarray(x6, dtype=np.float64)
+    a1, a2 = x6[..., 0:3], x6[..., 3:6]
+    b1 = a1 / np.linalg.norm(a1, axis=-1, keepdims=True)
+    a2p = a2 - np.sum(b1 * a2, axis=-1, keepdims=True) * b1
+    b2 = a2p / np.linalg.norm(a2p, axis=-1, keepdims=True)
+    b3 = np.cross(b1, b2)
+    return np.stack([b1, b2, b3], axis=-1)
+
+
+def matrix_to_rot6d(R: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Rotation matrix (..., 3, 3) -> 6D (..., 6) = first column then second column of R."""
+    R = np.asarray(R, dtype=np.float64)  # noqa: N806
+    return np.concatenate([R[..., :, 0], R[..., :, 1]], axis=-1)
+
+
+def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Rotation matrix (..., 3, 3) -> unit quaternion (..., 4) in ROS order (x, y, z, w), w >= 0.
+
+    Shepperd's method (numerically stable for all rotations).
+    """
+    R = np.asarray(R, dtype=np.float64)  # noqa: N806
+    shape = R.shape[:-2]
+    m = R.reshape(-1, 3, 3)
+    m00, m11, m22 = m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]
+    tr = m00 + m11 + m22
+    # four candidate formulas; use the one with the largest (well-conditioned) pivot
+    cand = np.stack(
+        [
+            np.stack([1 + m00 - m11 - m22, m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0],
+                      m[:, 2, 1] - m[:, 1, 2]], -1),
+            np.stack([m[:, 0, 1] + m[:, 1, 0], 1 - m00 + m11 - m22, m[:, 1, 2] + m[:, 2, 1],
+                      m[:, 0, 2] - m[:, 2, 0]], -1),
+            np.stack([m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1], 1 - m00 - m11 + m22,
+                      m[:, 1, 0] - m[:, 0, 1]], -1),
+            np.stack([m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1],
+                      1 + tr], -1),
+        ],
+        axis=1,
+    )  # (n, 4 candidates, 4 components), candidate k = 4 q_k * q
+    choice = np.argmax(np.stack([m00, m11, m22, tr], -1), axis=-1)
+    q = cand[np.arange(m.shape[0]), choice]
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    q[q[:, 3] < 0] *= -1.0
+    return q.reshape(*shape, 4)
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Quaternion (..., 4) in ROS order (x, y, z, w) -> rotation matrix (..., 3, 3).
+
+    The quaternion is normalised first.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    R = np.stack(  # noqa: N806
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+        ],
+        axis=-1,
+    )
+    return R.reshape(*q.shape[:-1], 3, 3)
+
+
+def rot_x(a: float) -> np.ndarray:
+    """Right-handed elementary rotation about x by ``a`` radians."""
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[1.0, 0, 0], [0, c, -s], [0, s, c]])
+
+
+def rot_y(a: float) -> np.ndarray:
+    """Right-handed elementary rotation about y by ``a`` radians."""
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0, s], [0, 1.0, 0], [-s, 0, c]])
+
+
+def rot_z(a: float) -> np.ndarray:
+    """Right-handed elementary rotation about z by ``a`` radians."""
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+
+
+def angle_wrap(a: np.ndarray | float) -> np.ndarray | float:
+    """Wrap angles (radians) to ``[-pi, pi)``. Use on differences: ``abs(angle_wrap(a - b))``."""
+    w = np.mod(np.asarray(a, dtype=np.float64) + np.pi, 2.0 * np.pi) - np.pi
+    return float(w) if np.ndim(w) == 0 else w
+
+
+def rotation_to_euler_ypr(R: np.ndarray, convention: str = "trg") -> np.ndarray:  # noqa: N803
+    """Head rotation (our convention, see module doc) -> (yaw, pitch, roll) in radians.
+
+    ``convention="trg"`` (default; ARKitFace / BIWI numbers of the paper): the authors apply
+    scipy ``Rotation.from_matrix(M).as_euler('yxz')`` to their transposed (row-vector) matrices
+    in the ARKit head frame. Worked through, that is (up to a constant offset of pi on two angles
+    that cancels in wrapped errors) the intrinsic yaw-pitch-roll decomposition of our matrix in
+    the optical frame::
+
+        R = Ry(yaw) @ Rx(-pitch) @ Rz(roll)
+
+    i.e. yaw about the camera's vertical (y down) axis, then pitch about the rotated x axis,
+    then roll about the rotated z axis. The sign of pitch is chosen so that, at small angles, all
+    three signs agree with the AFLW2000 convention below (positive pitch = chin up).
+
+    ``convention="aflw"`` (AFLW2000-3D / HopeNet protocol, DESIGN.md §4): with
+    ``D = diag(1, -1, -1)`` the label matrix is ``M = D @ R.T @ D = Rz(roll) @ Ry(yaw) @ Rx(pitch)``
+    and ``pitch = atan2(M21, M22)``, ``yaw = atan2(-M20, hypot(M00, M10))``,
+    ``roll = atan2(M10, M00)``.
+
+    Errors must be computed with :func:`angle_wrap` on the differences.
+
+    Args:
+        R: (..., 3, 3).
+    Returns:
+        (..., 3) array ``(yaw, pitch, roll)``.
+    """
+    R = np.asarray(R, dtype=np.float64)  # noqa: N806
+    if convention == "trg":
+        yaw = np.arctan2(R[..., 0, 2], R[..., 2, 2])
+        b = np.arctan2(-R[..., 1, 2], np.hypot(R[..., 1, 0], R[..., 1, 1]))
+        roll = np.arctan2(R[..., 1, 0], R[..., 1, 1])
+        return np.stack([yaw, -b, roll], axis=-1)
+    if convention == "aflw":
+        M = _D @ np.swapaxes(R, -1, -2) @ _D  # noqa: N806
+        pitch = np.arctan2(M[..., 2, 1], M[..., 2, 2])
+        yaw = np.arctan2(-M[..., 2, 0], np.hypot(M[..., 0, 0], M[..., 1, 0]))
+        roll = np.arctan2(M[..., 1, 0], M[..., 0, 0])
+        return np.stack([yaw, pitch, roll], axis=-1)
+    raise ValueError(f"unknown Euler convention {convention!r} (use 'trg' or 'aflw')")
+
+
+def euler_ypr_to_rotation(
+    yaw: float, pitch: float, roll: float, convention: str = "trg"
+) -> np.ndarray:
+    """Inverse of :func:`rotation_to_euler_ypr` (scalars, radians) -> (3, 3) head rotation."""
+    if convention == "trg":
+        return rot_y(yaw) @ rot_x(-pitch) @ rot_z(roll)
+    if convention == "aflw":
+        M = rot_z(roll) @ rot_y(yaw) @ rot_x(pitch)  # noqa: N806
+        return (_D @ M @ _D).T
+    raise ValueError(f"unknown Euler convention {convention!r} (use 'trg' or 'aflw')")
+
+
+def aflw_label_to_rotation(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """AFLW2000-3D ``Pose_Para[0, :3] = (pitch, yaw, roll)`` -> our head rotation R (3, 3)."""
+    return euler_ypr_to_rotation(yaw, pitch, roll, convention="aflw")
+
+
+def geodesic_distance(R1: np.ndarray, R2: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Angle (radians) of ``R1 @ R2.T`` for (..., 3, 3) inputs."""
+    rel = np.asarray(R1) @ np.swapaxes(np.asarray(R2), -1, -2)
+    c = (np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.arccos(np.clip(c, -1.0, 1.0))
+
+
+# --------------------------------------------------------------------------- camera
+def mean_focal(K: np.ndarray) -> float:  # noqa: N803
+    """Focal length ``f = sqrt(fx * fy)`` used by :func:`bbox_info` and paper Eq. 2."""
+    return float(math.sqrt(float(K[0, 0]) * float(K[1, 1])))
+
+
+def project_points(X_cam: np.ndarray, K: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Pinhole projection of camera-frame points (..., 3) with K (3, 3) -> pixels (..., 2).
+
+    ``u = fx X/Z + s Y/Z + cx``, ``v = fy Y/Z + cy`` (no distortion).
+    """
+    X = np.asarray(X_cam, dtype=np.float64)  # noqa: N806
+    p = X @ np.asarray(K, dtype=np.float64).T
+    return p[..., :2] / p[..., 2:3]
+
+
+def transform_points(X_head: np.ndarray, R: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Head -> camera: ``X_cam = R @ X_head + T`` for points (..., N, 3)."""
+    return np.asarray(X_head) @ np.swapaxes(np.asarray(R), -1, -2) + np.asarray(T)[..., None, :]
+
+
+# --------------------------------------------------------------------------- crops
+def crop_box_from_landmarks(lm2d: np.ndarray, scale: float = LANDMARK_CROP_SCALE) -> np.ndarray:
+    """68 image landmarks (68, 2) -> crop box ``(cx, cy, side)``.
+
+    Square box centred on the centre of the landmark extent (min/max), side = ``scale`` x the
+    larger side of the extent (paper: 1.5).
+    """
+    lm = np.asarray(lm2d, dtype=np.float64)
+    lo, hi = lm.min(axis=0), lm.max(axis=0)
+    c = (lo + hi) / 2.0
+    side = float(np.max(hi - lo)) * scale
+    return np.array([c[0], c[1], side])
+
+
+def crop_box_from_detection(box: np.ndarray, scale: float = DETECTION_CROP_SCALE) -> np.ndarray:
+    """Face-detector box ``(x0, y0, x1, y1)`` -> crop box ``(cx, cy, side)``.
+
+    A detector box (YuNet, RetinaFace, ...) is not the 68-landmark extent: it typically spans
+    from the forehead / eyebrows to the chin and roughly ear to ear, i.e. about 1.15-1.25 x the
+    landmark extent. The default ``DETECTION_CROP_SCALE = 1.25`` x the larger box side gives
+    a crop of about 1.5 x the landmark extent, matching the training crops. The box centre is
+    kept. Calibrate the constant for another detector by comparing its boxes with
+    :func:`crop_box_from_landmarks` on labelled images.
+    """
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, dtype=np.float64)[:4])
+    side = max(x1 - x0, y1 - y0) * scale
+    return np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0, side])
+
+
+def crop_affine(box: np.ndarray, out_size: int = 192) -> np.ndarray:
+    """3x3 affine A mapping full-image pixels to crop pixels (module pixel convention).
+
+    ``A = [[a, 0, out/2 - 0.5 - a cx_box], [0, a, out/2 - 0.5 - a cy_box], [0, 0, 1]]``,
+    ``a = out_size / side``.
+    """
+    cxb, cyb, side = (float(v) for v in box)
+    a = out_size / side
+    off = out_size / 2.0 - 0.5
+    return np.array([[a, 0.0, off - a * cxb], [0.0, a, off - a * cyb], [0.0, 0.0, 1.0]])
+
+
+def crop_intrinsics(K: np.ndarray, box: np.ndarray, out_size: int = 192) -> np.ndarray:  # noqa: N803
+    """Intrinsics of the crop: ``K_crop = crop_affine(box, out_size) @ K``.
+
+    Projecting with ``K_crop`` gives crop pixels in the module's pixel convention (pixel centres
+    at integers, box centre at ``(out_size - 1) / 2``).
+    """
+    return crop_affine(box, out_size) @ np.asarray(K, dtype=np.float64)
+
+
+def crop_warp_matrix(box: np.ndarray, out_size: int = 192) -> np.ndarray:
+    """(2, 3) forward matrix for ``cv2.warpAffine(img, M, (out_size, out_size))``.
+
+    OpenCV's warpAffine uses the same pixel-centre convention, so a point projected with
+    :func:`crop_intrinsics` lands on the same content as in the warped crop.
+    """
+    return crop_affine(box, out_size)[:2].copy()
+
+
+def image_to_crop(points: np.ndarray, box: np.ndarray, out_size: int = 192) -> np.ndarray:
+    """Full-image pixels (..., 2) -> crop pixels (..., 2)."""
+    cxb, cyb, side = (float(v) for v in box)
+    a = out_size / side
+    p = np.asarray(points, dtype=np.float64)
+    return a * (p - np.array([cxb, cyb])) + (out_size / 2.0 - 0.5)
+
+
+def crop_to_image(points: np.ndarray, box: np.ndarray, out_size: int = 192) -> np.ndarray:
+    """Crop pixels (..., 2) -> full-image pixels (..., 2); inverse of :func:`image_to_crop`."""
+    cxb, cyb, side = (float(v) for v in box)
+    a = out_size / side
+    p = np.asarray(points, dtype=np.float64)
+    return (p - (out_size / 2.0 - 0.5)) / a + np.array([cxb, cyb])
+
+
+def crop_to_grid_sample(points: np.ndarray, out_size: int = 192) -> np.ndarray:
+    """Crop pixels -> normalised coordinates for ``grid_sample(..., align_corners=False)``."""
+    return (np.asarray(points, dtype=np.float64) + 0.5) / out_size * 2.0 - 1.0
+
+
+# --------------------------------------------------------------------------- paper Eq. 2
+def bbox_info(K: np.ndarray, box: np.ndarray, scale: float = 1.0) -> np.ndarray:  # noqa: N803
+    """Box information fed to the regressor: ``((cx_box - cx)/fx * scale, (cy_box - cy)/fy *
+    scale, side / f)`` with ``f = sqrt(fx fy)`` (:func:`mean_focal`) and (cx, cy) the principal
+    point. ``scale=1`` is the paper; the authors' code uses ``scale=4`` (ModelConfig option
+    ``bbox_info_scale``).
+    """
+    K = np.asarray(K, dtype=np.float64)  # noqa: N806
+    cxb, cyb, side = (float(v) for v in box)
+    return np.array(
+        [(cxb - K[0, 2]) / K[0, 0] * scale, (cyb - K[1, 2]) / K[1, 1] * scale, side / mean_focal(K)]
+    )
+
+
+def translation_from_correction(c: np.ndarray, K: np.ndarray, box: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Paper Eq. 2 with the principal point and fx/fy: correction ``c = (s, tx, ty)`` -> T (3,).
+
+    ``Tz = 0.2 s f / b`` (f = sqrt(fx fy), b = box side in pixels),
+    ``Tx = Tz (cx_box - cx) / fx + 0.2 s tx``, ``Ty = Tz (cy_box - cy) / fy + 0.2 s ty``.
+    With fx = fy = f and the principal point at the image centre this is exactly the paper's
+    ``Tx = 0.2 s / b * tau_x + 0.2 s tx``.
+    """
+    K = np.asarray(K, dtype=np.float64)  # noqa: N806
+    s, tx, ty = (float(v) for v in c)
+    cxb, cyb, side = (float(v) for v in box)
+    tz = FACE_BOX_SIZE_M * s * mean_focal(K) / side
+    return np.array(
+        [
+            tz * (cxb - K[0, 2]) / K[0, 0] + FACE_BOX_SIZE_M * s * tx,
+            tz * (cyb - K[1, 2]) / K[1, 1] + FACE_BOX_SIZE_M * s * ty,
+            tz,
+        ]
+    )
+
+
+def correction_from_translation(T: np.ndarray, K: np.ndarray, box: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Exact inverse of :func:`translation_from_correction`: T (3,) -> ``c = (s, tx, ty)``.
+
+    ``s = Tz b / (0.2 f)``, ``tx = (Tx - Tz (cx_box - cx)/fx) / (0.2 s)``, same for ty.
+    Requires Tz > 0.
+    """
+    K = np.asarray(K, dtype=np.float64)  # noqa: N806
+    tx_, ty_, tz = (float(v) for v in T)
+    cxb, cyb, side = (float(v) for v in box)
+    s = tz * side / (FACE_BOX_SIZE_M * mean_focal(K))
+    return np.array(
+        [
+            s,
+            (tx_ - tz * (cxb - K[0, 2]) / K[0, 0]) / (FACE_BOX_SIZE_M * s),
+            (ty_ - tz * (cyb - K[1, 2]) / K[1, 1]) / (FACE_BOX_SIZE_M * s),
+        ]
+    )
+
+
+def default_intrinsics(width: int, height: int) -> np.ndarray:
+    """Focal-length guess for an uncalibrated camera (paper's in-the-wild choice):
+    ``f = width + height``, principal point at the image centre ``((W-1)/2, (H-1)/2)``."""
+    f = float(width + height)
+    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])

@@ -1,0 +1,225 @@
+"""Tests for head_pose_ros.geometry (pure numpy, no ROS)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from head_pose_ros import geometry as g
+
+RNG = np.random.default_rng(0)
+
+
+def random_rotations(n: int, seed: int = 0) -> np.ndarray:
+    return Rotation.random(n, random_state=seed).as_matrix()
+
+
+def make_K(fx, fy, cx, cy):  # noqa: N802
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def test_rot6d_round_trip():
+    R = random_rotations(50)  # noqa: N806
+    x6 = g.matrix_to_rot6d(R)
+    assert x6.shape == (50, 6)
+    np.testing.assert_allclose(g.rot6d_to_matrix(x6), R, atol=1e-12)
+    # unnormalised / non-orthogonal input still gives a rotation whose first column is a1's dir.
+    x = RNG.normal(size=(20, 6))
+    M = g.rot6d_to_matrix(x)  # noqa: N806
+    np.testing.assert_allclose(M @ np.swapaxes(M, -1, -2), np.broadcast_to(np.eye(3), M.shape),
+                               atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(M), 1.0, atol=1e-12)
+    np.testing.assert_allclose(M[:, :, 0], x[:, :3] / np.linalg.norm(x[:, :3], axis=1)[:, None])
+
+
+def test_quaternion_matches_scipy_and_round_trips():
+    R = random_rotations(200, seed=1)  # noqa: N806
+    # include near-180-degree rotations (the hard case for the trace formula)
+    R = np.concatenate([R, Rotation.from_rotvec(np.array([[np.pi - 1e-9, 0, 0], [0, np.pi, 0],  # noqa: N806
+                                                           [0, 0, np.pi], [0, 0, 0]])).as_matrix()])
+    q = g.matrix_to_quaternion(R)
+    ref = Rotation.from_matrix(R).as_quat()  # scipy is xyzw too
+    ref[ref[:, 3] < 0] *= -1
+    dots = np.abs(np.sum(q * ref, axis=1))
+    np.testing.assert_allclose(dots, 1.0, atol=1e-9)
+    np.testing.assert_allclose(g.quaternion_to_matrix(q), R, atol=1e-9)
+    assert g.matrix_to_quaternion(np.eye(3)).tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_angle_wrap():
+    assert g.angle_wrap(np.pi + 0.1) == pytest.approx(-np.pi + 0.1)
+    assert g.angle_wrap(-np.pi - 0.1) == pytest.approx(np.pi - 0.1)
+    np.testing.assert_allclose(g.angle_wrap(np.array([0.3, 2 * np.pi + 0.3, -4 * np.pi + 0.3])),
+                               0.3, atol=1e-12)
+    # an error across the +-180 boundary is small
+    assert abs(g.angle_wrap(np.deg2rad(179.0) - np.deg2rad(-179.0))) == pytest.approx(
+        np.deg2rad(2.0))
+
+
+@pytest.mark.parametrize("convention", ["trg", "aflw"])
+def test_euler_round_trip(convention):
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        # the middle angle of each decomposition is limited to +-90 deg
+        lim = [np.pi, 1.5, np.pi] if convention == "trg" else [1.5, np.pi, np.pi]
+        ypr = rng.uniform(-np.array(lim), lim)
+        R = g.euler_ypr_to_rotation(*ypr, convention=convention)  # noqa: N806
+        np.testing.assert_allclose(g.rotation_to_euler_ypr(R, convention), ypr, atol=1e-9)
+    assert np.allclose(g.rotation_to_euler_ypr(np.eye(3), convention), 0.0)
+
+
+def test_euler_signs_agree_between_conventions_at_small_angles():
+    for ypr in ([0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1], [0.05, -0.04, 0.03]):
+        R = g.euler_ypr_to_rotation(*ypr, convention="aflw")  # noqa: N806
+        np.testing.assert_allclose(g.rotation_to_euler_ypr(R, "trg"), ypr, atol=3e-3)
+
+
+def test_trg_euler_matches_authors_scipy_yxz_errors():
+    """The authors: scipy as_euler('yxz') on their transposed matrices in the ARKit frame
+    (y up, z out of the face). Their wrapped per-angle errors equal ours."""
+    D = np.diag([1.0, -1.0, -1.0])  # noqa: N806  our head frame -> ARKit head frame
+    rng = np.random.default_rng(4)
+    R_gt = Rotation.from_euler("yxz", rng.uniform(-0.9, 0.9, (200, 3))).as_matrix()  # noqa: N806
+    R_pr = R_gt @ Rotation.from_rotvec(rng.normal(scale=0.1, size=(200, 3))).as_matrix()  # noqa: N806
+
+    def authors(R):  # noqa: N803
+        theirs = np.swapaxes(R @ D, -1, -2)  # row-vector matrix of the ARKit-frame pose
+        return Rotation.from_matrix(theirs).as_euler("yxz")
+
+    def authors_gl(R):  # noqa: N803  same, if their camera frame were OpenGL's (y up, z back)
+        theirs = np.swapaxes(D @ R @ D, -1, -2)
+        return Rotation.from_matrix(theirs).as_euler("yxz")
+
+    err_ours = np.abs(g.angle_wrap(g.rotation_to_euler_ypr(R_pr) - g.rotation_to_euler_ypr(R_gt)))
+    for fn in (authors, authors_gl):
+        err_auth = np.abs(g.angle_wrap(fn(R_pr) - fn(R_gt)))
+        # per angle: scipy returns (y, x, z) = (yaw, pitch, roll) up to sign / pi offsets
+        np.testing.assert_allclose(err_auth, err_ours, atol=1e-9)
+    # the AFLW decomposition is a different one (differs at large angles)
+    err_aflw = np.abs(g.angle_wrap(g.rotation_to_euler_ypr(R_pr, "aflw")
+                                   - g.rotation_to_euler_ypr(R_gt, "aflw")))
+    assert np.abs(err_aflw - err_ours).max() > 1e-3
+
+
+def test_aflw_label_decomposition_matches_design_note():
+    pitch, yaw, roll = 0.3, -0.5, 0.2
+    R3 = (g.rot_z(roll) @ g.rot_y(yaw) @ g.rot_x(pitch)).T  # noqa: N806  label matrix (DESIGN §4)
+    M = R3.T  # noqa: N806
+    assert np.arctan2(M[2, 1], M[2, 2]) == pytest.approx(pitch)
+    R = g.aflw_label_to_rotation(pitch, yaw, roll)  # noqa: N806
+    D = np.diag([1.0, -1.0, -1.0])  # noqa: N806
+    np.testing.assert_allclose(R, D @ R3 @ D, atol=1e-12)
+    np.testing.assert_allclose(g.rotation_to_euler_ypr(R, "aflw"), [yaw, pitch, roll], atol=1e-12)
+
+
+def test_frontal_face_is_identity_and_yaw_sign():
+    # R = I: the face (-z of head frame) points at the camera; ypr all zero in both conventions
+    for conv in ("trg", "aflw"):
+        np.testing.assert_allclose(g.rotation_to_euler_ypr(np.eye(3), conv), 0.0)
+
+
+def test_project_points_and_transform():
+    K = make_K(600.0, 620.0, 300.0, 250.0)  # noqa: N806
+    X = np.array([[0.1, -0.05, 1.0], [0.0, 0.0, 2.0]])  # noqa: N806
+    uv = g.project_points(X, K)
+    np.testing.assert_allclose(uv, [[360.0, 219.0], [300.0, 250.0]])
+    R = random_rotations(1)[0]  # noqa: N806
+    T = np.array([0.1, 0.2, 0.7])  # noqa: N806
+    P = RNG.normal(size=(5, 3))  # noqa: N806
+    np.testing.assert_allclose(g.transform_points(P, R, T), (R @ P.T).T + T)
+
+
+@pytest.mark.parametrize("out_size", [192, 64, 257])
+@pytest.mark.parametrize(
+    "K",
+    [make_K(500.0, 500.0, 319.5, 239.5), make_K(910.0, 870.0, 400.0, 180.0),
+     make_K(1200.0, 1000.0, 100.0, 600.0)],
+)
+def test_translation_recovered_through_projection_crop_correction(K, out_size):  # noqa: N803
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        T = np.array([rng.uniform(-0.4, 0.4), rng.uniform(-0.3, 0.3), rng.uniform(0.3, 3.0)])  # noqa: N806
+        R = Rotation.random(random_state=rng.integers(1 << 30)).as_matrix()  # noqa: N806
+        # landmarks of a face-sized point cloud -> crop box (any size, off-centre)
+        pts = rng.normal(scale=0.05, size=(68, 3))
+        lm = g.project_points(g.transform_points(pts, R, T), K)
+        box = g.crop_box_from_landmarks(lm, scale=rng.uniform(1.1, 2.0))
+        c = g.correction_from_translation(T, K, box)
+        T2 = g.translation_from_correction(c, K, box)  # noqa: N806
+        np.testing.assert_allclose(T2, T, atol=1e-6, rtol=0)
+        c2 = g.correction_from_translation(T2, K, box)
+        np.testing.assert_allclose(c2, c, atol=1e-9)
+        # the head origin projects into the crop where c says it is: normalised offset from the
+        # box centre, scaled by the box side, in crop coordinates (fx == fy cases are exact)
+        Kc = g.crop_intrinsics(K, box, out_size)  # noqa: N806
+        origin_crop = g.project_points(T, Kc)
+        np.testing.assert_allclose(origin_crop, g.image_to_crop(g.project_points(T, K), box,
+                                                                 out_size), atol=1e-6)
+
+
+def test_eq2_reduces_to_paper_form():
+    K = make_K(800.0, 800.0, 320.0, 240.0)  # noqa: N806  principal point at image centre
+    box = np.array([400.0, 200.0, 150.0])
+    s, tx, ty = 1.1, 0.05, -0.02
+    T = g.translation_from_correction([s, tx, ty], K, box)  # noqa: N806
+    b, f = 150.0, 800.0
+    assert T[2] == pytest.approx(0.2 * s * f / b)
+    assert T[0] == pytest.approx(0.2 * s / b * (400.0 - 320.0) + 0.2 * s * tx)
+    assert T[1] == pytest.approx(0.2 * s / b * (200.0 - 240.0) + 0.2 * s * ty)
+
+
+def test_bbox_info():
+    K = make_K(900.0, 800.0, 300.0, 200.0)  # noqa: N806
+    box = np.array([390.0, 120.0, 170.0])
+    np.testing.assert_allclose(g.bbox_info(K, box),
+                               [0.1, -0.1, 170.0 / np.sqrt(900.0 * 800.0)])
+    np.testing.assert_allclose(g.bbox_info(K, box, scale=4.0)[:2], [0.4, -0.4])
+
+
+def test_crop_intrinsics_and_warp_agree_with_cv2():
+    """Draw a dot at a projected point in the full image, warp with crop_warp_matrix, and find it
+    at the point projected with K_crop."""
+    K = make_K(700.0, 650.0, 350.0, 260.0)  # noqa: N806
+    box = np.array([412.3, 287.9, 133.7])
+    out = 192
+    X = np.array([0.031, 0.022, 0.9])  # noqa: N806
+    uv = g.project_points(X, K)
+    img = np.zeros((600, 800), np.float32)
+    # a smooth blob centred exactly at uv (sub-pixel), pixel centres at integer coordinates
+    yy, xx = np.mgrid[0:600, 0:800]
+    img[:] = np.exp(-((xx - uv[0]) ** 2 + (yy - uv[1]) ** 2) / (2 * 4.0 ** 2))
+    crop = cv2.warpAffine(img, g.crop_warp_matrix(box, out), (out, out), flags=cv2.INTER_LINEAR)
+    yy, xx = np.mgrid[0:out, 0:out]
+    w = crop / crop.sum()
+    centroid = np.array([(w * xx).sum(), (w * yy).sum()])
+    expected = g.project_points(X, g.crop_intrinsics(K, box, out))
+    np.testing.assert_allclose(centroid, expected, atol=0.02)
+    np.testing.assert_allclose(expected, g.image_to_crop(uv, box, out), atol=1e-9)
+    np.testing.assert_allclose(g.crop_to_image(expected, box, out), uv, atol=1e-9)
+
+
+def test_crop_conventions():
+    box = np.array([100.0, 50.0, 40.0])
+    # box centre -> crop centre; box edges -> crop edges (-0.5, out - 0.5)
+    np.testing.assert_allclose(g.image_to_crop([100.0, 50.0], box, 192), [95.5, 95.5])
+    np.testing.assert_allclose(g.image_to_crop([80.0, 30.0], box, 192), [-0.5, -0.5])
+    np.testing.assert_allclose(g.image_to_crop([120.0, 70.0], box, 192), [191.5, 191.5])
+    np.testing.assert_allclose(g.crop_to_grid_sample([[-0.5, 191.5]], 192), [[-1.0, 1.0]])
+    lm = np.array([[10.0, 20.0], [30.0, 60.0]])
+    np.testing.assert_allclose(g.crop_box_from_landmarks(lm, 1.5), [20.0, 40.0, 60.0])
+    np.testing.assert_allclose(g.crop_box_from_detection([0, 0, 100, 80], 1.25),
+                               [50.0, 40.0, 125.0])
+
+
+def test_geodesic_distance():
+    R = random_rotations(1)[0]  # noqa: N806
+    d = Rotation.from_rotvec([0.0, 0.3, 0.0]).as_matrix()
+    assert g.geodesic_distance(R @ d, R) == pytest.approx(0.3)
+
+
+def test_default_intrinsics():
+    K = g.default_intrinsics(640, 480)  # noqa: N806
+    assert K[0, 0] == K[1, 1] == 1120.0
+    assert (K[0, 2], K[1, 2]) == (319.5, 239.5)
