@@ -70,7 +70,11 @@ class HeadPoseEstimator:
         model: a :class:`TRG` (weights loaded). Moved to ``device`` and put in eval mode.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch.device (chosen by the caller).
         detector: callable used when ``predict`` gets ``boxes=None``.
-        crop_scale: detector box -> crop box scale (:data:`geometry.DETECTION_CROP_SCALE`).
+        crop_scale: detector box -> crop box scale (:data:`geometry.DETECTION_CROP_SCALE`,
+            calibrated for YuNet boxes).
+        crop_offset_y: downward crop-centre shift as a fraction of the box's larger side
+            (:data:`geometry.DETECTION_CROP_OFFSET_Y`, YuNet); 0 for boxes already centred on
+            the 68-landmark extent.
         covariance: covariance constants (default: from checkpoint metadata, else uncalibrated).
         metadata: checkpoint info (kept for reference, e.g. by the node's log).
     """
@@ -81,6 +85,7 @@ class HeadPoseEstimator:
         device: str | torch.device = "cpu",
         detector: Detector | None = None,
         crop_scale: float = g.DETECTION_CROP_SCALE,
+        crop_offset_y: float = g.DETECTION_CROP_OFFSET_Y,
         covariance: CovarianceParams | None = None,
         metadata: dict | None = None,
     ) -> None:
@@ -88,6 +93,7 @@ class HeadPoseEstimator:
         self.model = model.to(self.device).eval()
         self.detector = detector
         self.crop_scale = float(crop_scale)
+        self.crop_offset_y = float(crop_offset_y)
         self.metadata = metadata or {}
         if covariance is None:
             covariance = CovarianceParams.from_dict(self.metadata.get("meta", {}).get("covariance"))
@@ -202,7 +208,7 @@ class HeadPoseEstimator:
         crop_boxes, crops = [], []
         for b in boxes:
             ideal = b[:4] if dist is None else self._undistort_box(b, K, dist)
-            cb = g.crop_box_from_detection(ideal, self.crop_scale)
+            cb = g.crop_box_from_detection(ideal, self.crop_scale, self.crop_offset_y)
             crop_boxes.append(cb)
             crops.append(self._crop(image, cb, K, dist))
         crop_boxes_a = np.stack(crop_boxes)

@@ -35,8 +35,22 @@ import numpy as np
 FACE_BOX_SIZE_M = 0.2
 """Physical size of the face box B in paper Eq. 2 (metres)."""
 
-DETECTION_CROP_SCALE = 1.25
-"""Default scale from a face-detector box to the crop box (see :func:`crop_box_from_detection`)."""
+DETECTION_CROP_SCALE = 1.18
+"""Crop side / larger side of a YuNet face box (:func:`crop_box_from_detection`).
+
+Measured (``cv2.FaceDetectorYN``, ``face_detection_yunet_2023mar.onnx`` at 640x640, image
+letterboxed) on the 65 labelled real faces available here (64 AFLW2000-3D subset images,
+``pt3d_68[:2]``, + LFPW image_0010 ``.pts``): the training crop ``crop_box_from_landmarks(lm,
+1.5)`` has side = 1.183 x the YuNet box's larger side (median; IQR 1.145-1.222, mean 1.177;
+the YuNet box's larger side is 1.268 x the landmark extent, box w/h 0.74) and its centre lies
+0.140 x that side BELOW the YuNet box centre (IQR 0.119-0.152; horizontal offset 0.016, IQR
+0.004-0.026, not corrected). The former value 1.25 without offset gave crops 6 % too large and
+centred 0.12 crop sides (23 px at 192) too high.
+"""
+
+DETECTION_CROP_OFFSET_Y = 0.14
+"""Downward shift of the crop centre, as a fraction of the detector box's larger side (YuNet;
+see :data:`DETECTION_CROP_SCALE`)."""
 
 LANDMARK_CROP_SCALE = 1.5
 """Crop side / larger side of the 68-landmark extent (paper / authors' code)."""
@@ -148,22 +162,30 @@ def angle_wrap(a: np.ndarray | float) -> np.ndarray | float:
 def rotation_to_euler_ypr(R: np.ndarray, convention: str = "trg") -> np.ndarray:  # noqa: N803
     """Head rotation (our convention, see module doc) -> (yaw, pitch, roll) in radians.
 
-    ``convention="trg"`` (default; ARKitFace / BIWI numbers of the paper): the authors apply
-    scipy ``Rotation.from_matrix(M).as_euler('yxz')`` to their transposed (row-vector) matrices
-    in the ARKit head frame. Worked through, that is (up to a constant offset of pi on two angles
-    that cancels in wrapped errors) the intrinsic yaw-pitch-roll decomposition of our matrix in
-    the optical frame::
+    ``convention="trg"`` (default; the ARKitFace / BIWI numbers of the paper). Verified against
+    the authors' code (asw91666/TRG-Release): their datasets put the vertices in our head frame
+    (ARKit vertices rotated by Rx(pi)) and the pose in the OpenCV camera frame (ty, tz negated,
+    R conjugated by diag(1,-1,-1)); they store row-vector 4x4 matrices but ``test.py``
+    transposes them back (``gt_extrinsic.transpose(1, 2)[:, :3, :3]``) before
+    ``util/metric.calc_rotation_mae``: ``Rotation.from_matrix(R).as_euler('yxz')``. So the
+    matrix they decompose is exactly our column-vector ``R``, with scipy's lower-case
+    (extrinsic) 'yxz'::
 
-        R = Ry(yaw) @ Rx(-pitch) @ Rz(roll)
+        R = Rz(roll) @ Rx(pitch) @ Ry(yaw)
 
-    i.e. yaw about the camera's vertical (y down) axis, then pitch about the rotated x axis,
-    then roll about the rotated z axis. The sign of pitch is chosen so that, at small angles, all
-    three signs agree with the AFLW2000 convention below (positive pitch = chin up).
+    ``yaw = atan2(-R20, R22)``, ``pitch = asin(R21)`` (in [-pi/2, pi/2]),
+    ``roll = atan2(-R01, R11)``. Signs (optical camera frame, x right, y down, z forward):
+    a person turning to THEIR left (nose towards their left ear = +x head = image right when
+    facing the camera) has NEGATIVE yaw (the AFLW2000 labels agree: on the shared subset the
+    nose-offset / yaw-label correlation is -0.97); looking down (nose towards +y) has POSITIVE
+    pitch; tilting the head so that its top moves to the image right (towards the subject's
+    left shoulder; clockwise in the image) has POSITIVE roll.
 
     ``convention="aflw"`` (AFLW2000-3D / HopeNet protocol, DESIGN.md §4): with
     ``D = diag(1, -1, -1)`` the label matrix is ``M = D @ R.T @ D = Rz(roll) @ Ry(yaw) @ Rx(pitch)``
     and ``pitch = atan2(M21, M22)``, ``yaw = atan2(-M20, hypot(M00, M10))``,
-    ``roll = atan2(M10, M00)``.
+    ``roll = atan2(M10, M00)``. At small angles it agrees with "trg" on yaw and roll and has
+    the OPPOSITE pitch sign (AFLW: positive pitch = looking up).
 
     Errors must be computed with :func:`angle_wrap` on the differences.
 
@@ -174,10 +196,10 @@ def rotation_to_euler_ypr(R: np.ndarray, convention: str = "trg") -> np.ndarray:
     """
     R = np.asarray(R, dtype=np.float64)  # noqa: N806
     if convention == "trg":
-        yaw = np.arctan2(R[..., 0, 2], R[..., 2, 2])
-        b = np.arctan2(-R[..., 1, 2], np.hypot(R[..., 1, 0], R[..., 1, 1]))
-        roll = np.arctan2(R[..., 1, 0], R[..., 1, 1])
-        return np.stack([yaw, -b, roll], axis=-1)
+        yaw = np.arctan2(-R[..., 2, 0], R[..., 2, 2])
+        pitch = np.arctan2(R[..., 2, 1], np.hypot(R[..., 2, 0], R[..., 2, 2]))
+        roll = np.arctan2(-R[..., 0, 1], R[..., 1, 1])
+        return np.stack([yaw, pitch, roll], axis=-1)
     if convention == "aflw":
         M = _D @ np.swapaxes(R, -1, -2) @ _D  # noqa: N806
         pitch = np.arctan2(M[..., 2, 1], M[..., 2, 2])
@@ -190,9 +212,13 @@ def rotation_to_euler_ypr(R: np.ndarray, convention: str = "trg") -> np.ndarray:
 def euler_ypr_to_rotation(
     yaw: float, pitch: float, roll: float, convention: str = "trg"
 ) -> np.ndarray:
-    """Inverse of :func:`rotation_to_euler_ypr` (scalars, radians) -> (3, 3) head rotation."""
+    """Inverse of :func:`rotation_to_euler_ypr` (scalars, radians) -> (3, 3) head rotation.
+
+    ``"trg"``: ``Rz(roll) @ Rx(pitch) @ Ry(yaw)``;
+    ``"aflw"``: ``D (Rz(roll) Ry(yaw) Rx(pitch)).T D``.
+    """
     if convention == "trg":
-        return rot_y(yaw) @ rot_x(-pitch) @ rot_z(roll)
+        return rot_z(roll) @ rot_x(pitch) @ rot_y(yaw)
     if convention == "aflw":
         M = rot_z(roll) @ rot_y(yaw) @ rot_x(pitch)  # noqa: N806
         return (_D @ M @ _D).T
@@ -246,19 +272,39 @@ def crop_box_from_landmarks(lm2d: np.ndarray, scale: float = LANDMARK_CROP_SCALE
     return np.array([c[0], c[1], side])
 
 
-def crop_box_from_detection(box: np.ndarray, scale: float = DETECTION_CROP_SCALE) -> np.ndarray:
+def crop_box_from_detection(
+    box: np.ndarray,
+    scale: float = DETECTION_CROP_SCALE,
+    offset_y: float = DETECTION_CROP_OFFSET_Y,
+) -> np.ndarray:
     """Face-detector box ``(x0, y0, x1, y1)`` -> crop box ``(cx, cy, side)``.
 
-    A detector box (YuNet, RetinaFace, ...) is not the 68-landmark extent: it typically spans
-    from the forehead / eyebrows to the chin and roughly ear to ear, i.e. about 1.15-1.25 x the
-    landmark extent. The default ``DETECTION_CROP_SCALE = 1.25`` x the larger box side gives
-    a crop of about 1.5 x the landmark extent, matching the training crops. The box centre is
-    kept. Calibrate the constant for another detector by comparing its boxes with
-    :func:`crop_box_from_landmarks` on labelled images.
+    ``side = scale * max(w, h)``, centre = box centre shifted DOWN by ``offset_y * max(w, h)``.
+    The defaults are calibrated for YuNet (``face_detection_yunet_2023mar``) so that the crop
+    reproduces the training crop (:func:`crop_box_from_landmarks` with 1.5) -- see
+    :data:`DETECTION_CROP_SCALE`. For boxes that already are centred on the 68-landmark extent
+    pass ``offset_y=0`` (or build them with :func:`detection_box_for_crop`).
     """
     x0, y0, x1, y1 = (float(v) for v in np.asarray(box, dtype=np.float64)[:4])
-    side = max(x1 - x0, y1 - y0) * scale
-    return np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0, side])
+    big = max(x1 - x0, y1 - y0)
+    return np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0 + offset_y * big, big * scale])
+
+
+def detection_box_for_crop(
+    crop_box: np.ndarray,
+    scale: float = DETECTION_CROP_SCALE,
+    offset_y: float = DETECTION_CROP_OFFSET_Y,
+) -> np.ndarray:
+    """Inverse of :func:`crop_box_from_detection`: the square ``(x0, y0, x1, y1)`` box that
+    :func:`crop_box_from_detection` (same ``scale`` / ``offset_y``) turns into ``crop_box``.
+
+    Lets a caller that knows the crop it wants (e.g. 1.5 x an estimated landmark extent) hand
+    the estimator a box in the detector convention.
+    """
+    cx, cy, side = (float(v) for v in np.asarray(crop_box, dtype=np.float64)[:3])
+    big = side / scale
+    cy0 = cy - offset_y * big
+    return np.array([cx - big / 2.0, cy0 - big / 2.0, cx + big / 2.0, cy0 + big / 2.0])
 
 
 def crop_affine(box: np.ndarray, out_size: int = 192) -> np.ndarray:

@@ -4,9 +4,14 @@ Conventions: ``outputs`` is the dict of :meth:`head_pose_ros.model.TRG.forward`;
 collated sample dict of the datasets (``R`` (B,3,3), ``T`` (B,3), ``vertices`` (B,V,3) head frame,
 ``K_crop`` (B,3,3), ``landmarks68_crop`` (B,68,2), ``has_3d`` (B,), ``has_lmk2d`` (B,)).
 
-* Per-vertex distances follow the paper's formulas: the L1 norm of the coordinate difference
-  of each vertex (sum over x, y(, z)), averaged over vertices, then averaged over the valid
-  samples of the batch (masked mean; a batch with no valid sample contributes 0).
+* Per-vertex distances: the L1 distance of each vertex, averaged over vertices, then over the
+  valid samples of the batch (masked mean; a batch with no valid sample contributes 0). The
+  coordinate reduction is ``LossWeights.coord_reduction``: ``"mean"`` (default) averages the
+  |differences| over x, y(, z) like the authors' ``nn.L1Loss`` -- the code the paper's weights
+  were tuned with; ``"sum"`` is the literal ``||.||_1`` of Eq. 4/6 (3x the head / camera
+  terms, 2x the image / landmark terms, rotation unchanged: a different balance).
+* Units: metres (head, camera), crop pixels (image term), normalised crop units for the sparse
+  68-landmark term (crop pixels / (S/2), the authors' [-1, 1] crop coordinates).
 * Iteration weights ``2^(t - n)`` for t = 1..n (n = number of iterations; 0.25, 0.5, 1 for 3).
 * Masks: ``has_3d`` gates the head / camera / image / rotation / edge terms (they need the GT
   mesh and pose); ``has_lmk2d`` gates the sparse 2D landmark term on the heatmap landmarks.
@@ -38,6 +43,15 @@ class LossWeights:
     edge: float = 2.0
     lmk2d: float = 1.25
     img_lmk2d_for_2d_only: bool = False
+    coord_reduction: str = "mean"
+    rot_form: str = "frobenius"
+
+    def __post_init__(self) -> None:
+        if self.coord_reduction not in ("mean", "sum"):
+            raise ValueError(f"coord_reduction must be 'mean' or 'sum', got "
+                             f"{self.coord_reduction!r}")
+        if self.rot_form not in ("frobenius", "mse"):
+            raise ValueError(f"rot_form must be 'frobenius' or 'mse', got {self.rot_form!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,14 +74,18 @@ def masked_mean(per_sample: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (per_sample * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def vertex_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, N, D) x2 -> (B,) mean over points of the L1 norm of the difference."""
-    return (pred - target).abs().sum(-1).mean(-1)
+def vertex_l1(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """(B, N, D) x2 -> (B,) mean over points of the |difference| reduced over the D coordinates
+    (``"mean"``: authors' nn.L1Loss; ``"sum"``: the L1 norm of the paper's formulas)."""
+    d = (pred - target).abs()
+    return (d.mean(-1) if reduction == "mean" else d.sum(-1)).mean(-1)
 
 
-def _iterated(preds: list[torch.Tensor], target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _iterated(preds: list[torch.Tensor], target: torch.Tensor, mask: torch.Tensor,
+              reduction: str = "mean") -> torch.Tensor:
     w = iteration_weights(len(preds))
-    return sum(wi * masked_mean(vertex_l1(p, target), mask) for wi, p in zip(w, preds, strict=True))
+    return sum(wi * masked_mean(vertex_l1(p, target, reduction), mask)
+               for wi, p in zip(w, preds, strict=True))
 
 
 def gt_camera_vertices(batch: dict) -> torch.Tensor:
@@ -75,20 +93,23 @@ def gt_camera_vertices(batch: dict) -> torch.Tensor:
     return gt.transform_points(batch["vertices"], batch["R"], batch["T"])
 
 
-def head_loss(outputs: dict, batch: dict) -> torch.Tensor:
+def head_loss(outputs: dict, batch: dict, reduction: str = "mean") -> torch.Tensor:
     """L_head: head-space dense landmarks, iteration weighted, masked by has_3d (unweighted)."""
     v = batch["vertices"]
-    return _iterated(outputs["vertices"], v, _mask(batch, "has_3d", v.shape[0], v.device))
+    return _iterated(outputs["vertices"], v, _mask(batch, "has_3d", v.shape[0], v.device),
+                     reduction)
 
 
-def cam_loss(outputs: dict, batch: dict) -> torch.Tensor:
-    """L_cam: camera-space dense landmarks ``R_t V_t + T_t`` vs ``R* V* + T*`` (metres)."""
+def cam_loss(outputs: dict, batch: dict, reduction: str = "mean") -> torch.Tensor:
+    """L_cam: camera-space dense landmarks ``R_t V_t + T_t`` (T_t from Eq. 2) vs
+    ``R* V* + T*`` (metres)."""
     v = gt_camera_vertices(batch)
-    return _iterated(outputs["vertices_cam"], v, _mask(batch, "has_3d", v.shape[0], v.device))
+    return _iterated(outputs["vertices_cam"], v, _mask(batch, "has_3d", v.shape[0], v.device),
+                     reduction)
 
 
 def img_loss(outputs: dict, batch: dict, landmark_ids: torch.Tensor | None = None,
-             use_lmk2d_for_2d_only: bool = False) -> torch.Tensor:
+             use_lmk2d_for_2d_only: bool = False, reduction: str = "mean") -> torch.Tensor:
     """L_img: image-space dense landmarks in crop pixels, GT = ``R* V* + T*`` projected with
     ``K_crop``. With ``use_lmk2d_for_2d_only`` (needs ``landmark_ids``), samples without 3D but
     with 2D labels compare the projected 68 landmark vertices with ``landmarks68_crop``."""
@@ -96,25 +117,34 @@ def img_loss(outputs: dict, batch: dict, landmark_ids: torch.Tensor | None = Non
     b, device = preds[0].shape[0], preds[0].device
     has3d = _mask(batch, "has_3d", b, device)
     target = gt.project_points(gt_camera_vertices(batch), batch["K_crop"])
-    total = _iterated(preds, target, has3d)
+    total = _iterated(preds, target, has3d, reduction)
     if use_lmk2d_for_2d_only:
         if landmark_ids is None:
             raise ValueError("img_loss: landmark_ids are needed for 2D-only samples")
         m2 = _mask(batch, "has_lmk2d", b, device) * (1.0 - has3d)
         lm = batch["landmarks68_crop"]
-        total = total + _iterated([p[:, landmark_ids] for p in preds], lm, m2)
+        total = total + _iterated([p[:, landmark_ids] for p in preds], lm, m2, reduction)
     return total
 
 
-def rot_loss(outputs: dict, batch: dict) -> torch.Tensor:
-    """L_rot: Frobenius norm ``||R_t - R*||_F``, iteration weighted, masked by has_3d."""
+def rot_loss(outputs: dict, batch: dict, form: str = "frobenius") -> torch.Tensor:
+    """L_rot, iteration weighted, masked by has_3d.
+
+    ``form="frobenius"`` (paper Eq. 4): ``||R_t - R*||_F``. ``form="mse"`` (the authors' code:
+    ``nn.MSELoss`` on the 9 entries) = ``||R_t - R*||_F^2 / 9``: at a 2 degree error that is
+    ~180x smaller (0.0027 vs 0.049), so with the weight 10 rotation is a minor term there while
+    it is the largest term with the paper's form. Ablate before trusting either.
+    """
     r_gt = batch["R"]
     mask = _mask(batch, "has_3d", r_gt.shape[0], r_gt.device)
     w = iteration_weights(len(outputs["R"]))
-    return sum(
-        wi * masked_mean(torch.linalg.matrix_norm(r - r_gt, ord="fro"), mask)
-        for wi, r in zip(w, outputs["R"], strict=True)
-    )
+
+    def per(r: torch.Tensor) -> torch.Tensor:
+        if form == "mse":
+            return (r - r_gt).square().mean(dim=(-2, -1))
+        return torch.linalg.matrix_norm(r - r_gt, ord="fro")
+
+    return sum(wi * masked_mean(per(r), mask) for wi, r in zip(w, outputs["R"], strict=True))
 
 
 def edge_loss(outputs: dict, batch: dict, edges: torch.Tensor) -> torch.Tensor:
@@ -131,12 +161,24 @@ def edge_loss(outputs: dict, batch: dict, edges: torch.Tensor) -> torch.Tensor:
     return masked_mean((d - d_gt).abs().mean(-1), _mask(batch, "has_3d", v.shape[0], v.device))
 
 
-def landmark2d_loss(outputs: dict, batch: dict) -> torch.Tensor:
-    """L_L (Eq. 6): heatmap landmarks vs ``landmarks68_crop`` (crop pixels), masked by
-    has_lmk2d."""
+def landmark2d_loss(outputs: dict, batch: dict, crop_size: int | None = None,
+                    reduction: str = "mean") -> torch.Tensor:
+    """L_L (Eq. 6): heatmap landmarks vs ``landmarks68_crop``, masked by has_lmk2d.
+
+    Measured in NORMALISED crop coordinates (crop pixels / (crop_size / 2), i.e. the crop spans
+    2 units), as the authors' code does (``lmk68_crop_norm`` in [-1, 1]). The paper's weight
+    1.25 is tuned for that unit: in crop pixels the term would be 96x larger at 192 px and would
+    dominate every 3D term (a 3 px error gives 3.75 vs ~0.06 for 20 x L_head).
+
+    Args:
+        crop_size: crop side in pixels; default ``batch["image"].shape[-1]`` (else 192).
+    """
     lm = outputs["landmarks68"]
-    return masked_mean(vertex_l1(lm, batch["landmarks68_crop"]),
-                       _mask(batch, "has_lmk2d", lm.shape[0], lm.device))
+    if crop_size is None:
+        img = batch.get("image")
+        crop_size = int(img.shape[-1]) if img is not None else 192
+    per = vertex_l1(lm, batch["landmarks68_crop"], reduction) / (crop_size / 2.0)
+    return masked_mean(per, _mask(batch, "has_lmk2d", lm.shape[0], lm.device))
 
 
 def trg_loss(
@@ -156,19 +198,20 @@ def trg_loss(
     landmark_ids = outputs.get("landmark_ids") if landmark_ids is None else landmark_ids
     terms: dict[str, torch.Tensor] = {}
     if w.head:
-        terms["head"] = head_loss(outputs, batch)
+        terms["head"] = head_loss(outputs, batch, w.coord_reduction)
     if w.cam:
-        terms["cam"] = cam_loss(outputs, batch)
+        terms["cam"] = cam_loss(outputs, batch, w.coord_reduction)
     if w.img:
-        terms["img"] = img_loss(outputs, batch, landmark_ids, w.img_lmk2d_for_2d_only)
+        terms["img"] = img_loss(outputs, batch, landmark_ids, w.img_lmk2d_for_2d_only,
+                                w.coord_reduction)
     if w.rot:
-        terms["rot"] = rot_loss(outputs, batch)
+        terms["rot"] = rot_loss(outputs, batch, w.rot_form)
     if w.edge:
         if edges is None:
             raise ValueError("trg_loss: edge weight > 0 but no edges (pass edges=model.edges)")
         terms["edge"] = edge_loss(outputs, batch, edges)
     if w.lmk2d:
-        terms["lmk2d"] = landmark2d_loss(outputs, batch)
+        terms["lmk2d"] = landmark2d_loss(outputs, batch, reduction=w.coord_reduction)
     weight_of = {"head": w.head, "cam": w.cam, "img": w.img, "rot": w.rot, "edge": w.edge,
                  "lmk2d": w.lmk2d}
     total = sum(weight_of[k] * v for k, v in terms.items())

@@ -51,13 +51,22 @@ def random_model(topology):
     return TRG(small_config(), topology).eval()
 
 
+def yunet_like_box(lm: np.ndarray) -> np.ndarray:
+    """A YuNet-shaped box for 68 landmarks (median geometry measured on real faces, see
+    geometry.DETECTION_CROP_SCALE): height 1.268 x the larger landmark-extent side, width 0.74 x
+    the height, centre 0.14 x the height above the landmark-box centre."""
+    c = (lm.min(0) + lm.max(0)) / 2
+    h = (lm.max(0) - lm.min(0)).max() * 1.5 / g.DETECTION_CROP_SCALE
+    w = 0.74 * h
+    cy = c[1] - g.DETECTION_CROP_OFFSET_Y * h
+    return np.array([c[0] - w / 2, cy - h / 2, c[0] + w / 2, cy + h / 2])
+
+
 def scene(topology, R, T):  # noqa: N803
-    """Full image with one face, and a detector-like box (landmark extent x 1.2)."""
+    """Full image with one face, and a YuNet-like box."""
     img = render_image(topology, R, T, K, W, H)
     lm = g.project_points(g.transform_points(topology.vertices[topology.landmarks68], R, T), K)
-    c = (lm.min(0) + lm.max(0)) / 2
-    half = (lm.max(0) - lm.min(0)).max() * 1.2 / 2
-    return img, np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half])
+    return img, yunet_like_box(lm)
 
 
 POSES = [(g.euler_ypr_to_rotation(0.3, -0.1, 0.05), np.array([0.12, -0.05, 0.8])),
@@ -80,6 +89,9 @@ def test_structure_and_known_pose_geometry(topology, zero_model):
         assert f.score == 1.0
         cb = g.crop_box_from_detection(box)
         np.testing.assert_allclose(f.crop_box, cb)
+        # ... which is the training crop: 1.5 x the landmark extent, centred on it
+        lm = g.project_points(g.transform_points(topology.vertices[topology.landmarks68], R, T), K)
+        np.testing.assert_allclose(cb, g.crop_box_from_landmarks(lm, 1.5), rtol=1e-9)
         # zero residuals: template, identity, c0 -> T from paper Eq. 2 on the crop box
         np.testing.assert_allclose(f.R, np.eye(3), atol=1e-6)
         np.testing.assert_allclose(f.quaternion, [0, 0, 0, 1], atol=1e-6)
@@ -187,3 +199,63 @@ def test_from_checkpoint_uses_stored_covariance(tmp_path, topology, zero_model):
     assert np.sqrt(f.covariance[2, 2]) == pytest.approx(0.02 * f.T[2])
     (g_,) = est.predict(img, K, box[None], intrinsics_guessed=True)
     assert g_.covariance[2, 2] > 10 * f.covariance[2, 2]
+
+
+def test_detection_crop_matches_training_crop_on_real_faces(shared_data):
+    """YuNet on the real labelled faces (AFLW2000 subset pt3d_68, LFPW .pts): the crop from the
+    detection box (DETECTION_CROP_SCALE / OFFSET_Y) reproduces the training crop (1.5 x the
+    68-landmark extent, centred on it): median side ratio within 3 %, median centre offset
+    within 2 % of the side. The former 1.25 / no offset fails the centre check (~12 %)."""
+    sio = pytest.importorskip("scipy.io")
+    model = shared_data / "detector" / "face_detection_yunet_2023mar.onnx"
+    mats = sorted((shared_data / "real" / "aflw2000_subset64" / "data" / "MAT").glob("*.mat"))
+    if not model.is_file() or not mats or not hasattr(cv2, "FaceDetectorYN"):
+        pytest.skip("YuNet model / AFLW2000 subset / cv2.FaceDetectorYN not available")
+    det = cv2.FaceDetectorYN.create(str(model), "", (640, 640), 0.5, 0.3, 50)
+
+    def detect(img):
+        h, w = img.shape[:2]
+        s = 640.0 / max(h, w)
+        canvas = np.zeros((640, 640, 3), np.uint8)
+        r = cv2.resize(img, (round(w * s), round(h * s)))
+        canvas[: r.shape[0], : r.shape[1]] = r
+        _, faces = det.detect(canvas)
+        return np.zeros((0, 4)) if faces is None else np.c_[faces[:, :2], faces[:, :2]
+                                                             + faces[:, 2:4]] / s
+
+    items = [(cv2.imread(str(f).replace("MAT", "JPEG").replace(".mat", ".jpg")),
+              sio.loadmat(str(f))["pt3d_68"][:2].T) for f in mats[::2]]
+    pts = shared_data / "real" / "lfpw_image_0010" / "image_0010.pts"
+    if pts.is_file():
+        txt = pts.read_text().split("{")[1].split("}")[0].split()
+        items.append((cv2.imread(str(pts.with_suffix(".png"))),
+                      np.array(txt, float).reshape(-1, 2) - 1.0))
+    ratio, dxy, ratio_old, dy_old = [], [], [], []
+    for img, lm in items:
+        boxes = detect(img)
+        ref = g.crop_box_from_landmarks(lm, 1.5)
+        if len(boxes) == 0:
+            continue
+        b = boxes[np.argmin(np.linalg.norm((boxes[:, :2] + boxes[:, 2:]) / 2 - ref[:2], axis=1))]
+        cb = g.crop_box_from_detection(b)
+        ratio.append(cb[2] / ref[2])
+        dxy.append(np.abs(cb[:2] - ref[:2]) / ref[2])
+        old = g.crop_box_from_detection(b, 1.25, 0.0)
+        ratio_old.append(old[2] / ref[2])
+        dy_old.append(abs(old[1] - ref[1]) / ref[2])
+    assert len(ratio) >= 0.9 * len(items)
+    assert abs(np.median(ratio) - 1.0) < 0.03
+    assert np.median(np.array(dxy), axis=0).max() < 0.02
+    assert np.median(dy_old) > 0.08  # the previous constants were measurably off
+
+
+def test_crop_scale_and_offset_are_configurable(topology, zero_model):
+    """Boxes already centred on the landmark extent (e.g. the node's estimator boxes) use
+    crop_offset_y=0; detection_box_for_crop builds detector-convention boxes for a wanted crop."""
+    img, box = scene(topology, *POSES[0])
+    (f,) = HeadPoseEstimator(zero_model, crop_scale=1.5, crop_offset_y=0.0).predict(img, K, box)
+    np.testing.assert_allclose(f.crop_box[:2], (box[:2] + box[2:]) / 2)
+    assert f.crop_box[2] == pytest.approx(1.5 * (box[3] - box[1]))
+    want = np.array([300.0, 250.0, 150.0])
+    (f,) = HeadPoseEstimator(zero_model).predict(img, K, g.detection_box_for_crop(want))
+    np.testing.assert_allclose(f.crop_box, want, atol=1e-9)

@@ -70,37 +70,92 @@ def test_euler_round_trip(convention):
     assert np.allclose(g.rotation_to_euler_ypr(np.eye(3), convention), 0.0)
 
 
-def test_euler_signs_agree_between_conventions_at_small_angles():
-    for ypr in ([0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1], [0.05, -0.04, 0.03]):
-        R = g.euler_ypr_to_rotation(*ypr, convention="aflw")  # noqa: N806
-        np.testing.assert_allclose(g.rotation_to_euler_ypr(R, "trg"), ypr, atol=3e-3)
+def test_trg_euler_is_scipy_extrinsic_yxz_of_the_column_matrix():
+    """The authors' test.py transposes their row-vector R_t back to the column-vector R and
+    calls util/metric.calc_rotation_mae: Rotation.from_matrix(R).as_euler('yxz')."""
+    R = random_rotations(500, seed=7)  # noqa: N806
+    ours = g.rotation_to_euler_ypr(R)
+    ref = Rotation.from_matrix(R).as_euler("yxz")
+    np.testing.assert_allclose(g.angle_wrap(ours - ref), 0.0, atol=1e-9)
+    # ... which is NOT the intrinsic Ry Rx Rz decomposition (the previous implementation):
+    # compound rotations give different angles
+    R1 = g.rot_y(0.5) @ g.rot_x(0.4) @ g.rot_z(0.3)  # noqa: N806
+    assert np.abs(g.rotation_to_euler_ypr(R1) - [0.5, 0.4, 0.3]).max() > 0.05
 
 
-def test_trg_euler_matches_authors_scipy_yxz_errors():
-    """The authors: scipy as_euler('yxz') on their transposed matrices in the ARKit frame
-    (y up, z out of the face). Their wrapped per-angle errors equal ours."""
-    D = np.diag([1.0, -1.0, -1.0])  # noqa: N806  our head frame -> ARKit head frame
-    rng = np.random.default_rng(4)
-    R_gt = Rotation.from_euler("yxz", rng.uniform(-0.9, 0.9, (200, 3))).as_matrix()  # noqa: N806
-    R_pr = R_gt @ Rotation.from_rotvec(rng.normal(scale=0.1, size=(200, 3))).as_matrix()  # noqa: N806
+def test_trg_euler_reproduces_the_authors_arkit_pipeline():
+    """Replay the authors' ARKitFace conversion (data/arkit_dataset.py): ARKit vertices (y up,
+    nose +z) rotated by Rx(pi); ARKit pose in the OpenGL camera; ZYX angles (yaw, pitch, roll)
+    of R -> Rz(-yaw) Ry(-pitch) Rx(roll); ty, tz negated; row-vector 4x4 R_t; test.py
+    transposes it back; scipy 'yxz'. The same pose in our frames must give the same angles,
+    and their camera-space vertices must equal ours."""
+    D = np.diag([1.0, -1.0, -1.0])  # noqa: N806
+    rng = np.random.default_rng(11)
+    v_arkit = rng.normal(scale=0.05, size=(20, 3))
+    for _ in range(50):
+        R_gl = Rotation.from_rotvec(rng.normal(scale=0.6, size=3)).as_matrix()  # noqa: N806
+        t_gl = np.array([rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), -rng.uniform(0.3, 0.9)])
+        # --- their pipeline (row vectors)
+        rt = np.eye(4)
+        rt[:3, :3], rt[3, :3] = R_gl.T, t_gl
+        yaw = np.arctan2(R_gl[1, 0], R_gl[0, 0])  # models/op.rotation_matrix_to_euler_angles
+        pitch = np.arctan2(-R_gl[2, 0], np.hypot(R_gl[2, 1], R_gl[2, 2]))
+        roll = np.arctan2(R_gl[2, 1], R_gl[2, 2])
+        rt[:3, :3] = (g.rot_z(-yaw) @ g.rot_y(-pitch) @ g.rot_x(roll)).T
+        rt[3, 1], rt[3, 2] = -rt[3, 1], -rt[3, 2]
+        roll180 = np.eye(4)
+        roll180[:3, :3] = g.rot_x(np.pi).T
+        vw = np.c_[v_arkit, np.ones(len(v_arkit))] @ roll180
+        v_cam_theirs = (vw @ rt)[:, :3]
+        their_ypr = Rotation.from_matrix(rt.T[:3, :3]).as_euler("yxz")
+        # --- ours: head frame = D v_arkit, camera = OpenCV
+        R = D @ R_gl @ D  # noqa: N806
+        T = D @ t_gl  # noqa: N806
+        np.testing.assert_allclose(g.transform_points(v_arkit @ D, R, T), v_cam_theirs, atol=1e-9)
+        np.testing.assert_allclose(g.angle_wrap(g.rotation_to_euler_ypr(R) - their_ypr), 0.0,
+                                   atol=1e-9)
 
-    def authors(R):  # noqa: N803
-        theirs = np.swapaxes(R @ D, -1, -2)  # row-vector matrix of the ARKit-frame pose
-        return Rotation.from_matrix(theirs).as_euler("yxz")
 
-    def authors_gl(R):  # noqa: N803  same, if their camera frame were OpenGL's (y up, z back)
-        theirs = np.swapaxes(D @ R @ D, -1, -2)
-        return Rotation.from_matrix(theirs).as_euler("yxz")
+def test_euler_sign_example_turning_to_their_left():
+    """A person facing the camera turns to THEIR left: the nose (-z head) swings towards their
+    left ear (+x head) = +x camera = image right. Yaw is NEGATIVE in both conventions (the
+    authors' scipy 'yxz' gives the same number)."""
+    R = g.rot_y(-0.3)  # noqa: N806
+    nose = R @ np.array([0.0, 0.0, -1.0])
+    assert nose[0] > 0.25  # towards image right / subject's left
+    for conv in ("trg", "aflw"):
+        ypr = g.rotation_to_euler_ypr(R, conv)
+        assert ypr[0] == pytest.approx(-0.3)
+        assert abs(ypr[1]) < 1e-12 and abs(ypr[2]) < 1e-12
+    assert Rotation.from_matrix(R).as_euler("yxz")[0] == pytest.approx(-0.3)
+    # looking down: nose towards +y (image down): trg pitch > 0, AFLW pitch < 0
+    R = g.rot_x(0.2)  # noqa: N806
+    assert (R @ [0.0, 0.0, -1.0])[1] > 0.15
+    assert g.rotation_to_euler_ypr(R, "trg")[1] == pytest.approx(0.2)
+    assert g.rotation_to_euler_ypr(R, "aflw")[1] == pytest.approx(-0.2)
+    # top of the head (-y) towards image right: positive roll in both conventions
+    R = g.rot_z(0.25)  # noqa: N806
+    assert (R @ [0.0, -1.0, 0.0])[0] > 0.2
+    for conv in ("trg", "aflw"):
+        assert g.rotation_to_euler_ypr(R, conv)[2] == pytest.approx(0.25)
 
-    err_ours = np.abs(g.angle_wrap(g.rotation_to_euler_ypr(R_pr) - g.rotation_to_euler_ypr(R_gt)))
-    for fn in (authors, authors_gl):
-        err_auth = np.abs(g.angle_wrap(fn(R_pr) - fn(R_gt)))
-        # per angle: scipy returns (y, x, z) = (yaw, pitch, roll) up to sign / pi offsets
-        np.testing.assert_allclose(err_auth, err_ours, atol=1e-9)
-    # the AFLW decomposition is a different one (differs at large angles)
-    err_aflw = np.abs(g.angle_wrap(g.rotation_to_euler_ypr(R_pr, "aflw")
-                                   - g.rotation_to_euler_ypr(R_gt, "aflw")))
-    assert np.abs(err_aflw - err_ours).max() > 1e-3
+
+def test_aflw_yaw_sign_on_real_labels(shared_data):
+    """On the AFLW2000 subset, faces whose nose lies right of the landmark-box centre (turned to
+    the subject's left) have negative label yaw, i.e. our yaw sign."""
+    sio = pytest.importorskip("scipy.io")
+    mats = sorted((shared_data / "real" / "aflw2000_subset64" / "data" / "MAT").glob("*.mat"))
+    if not mats:
+        pytest.skip(f"AFLW2000 subset not found under {shared_data}")
+    off, yaw = [], []
+    for f in mats:
+        m = sio.loadmat(str(f))
+        lm = m["pt3d_68"][:2].T
+        pitch, y, roll = m["Pose_Para"][0, :3]
+        c = (lm.min(0) + lm.max(0)) / 2
+        off.append((lm[30, 0] - c[0]) / np.ptp(lm[:, 0]))
+        yaw.append(g.rotation_to_euler_ypr(g.aflw_label_to_rotation(pitch, y, roll), "trg")[0])
+    assert np.corrcoef(off, yaw)[0, 1] < -0.9
 
 
 def test_aflw_label_decomposition_matches_design_note():
@@ -209,8 +264,16 @@ def test_crop_conventions():
     np.testing.assert_allclose(g.crop_to_grid_sample([[-0.5, 191.5]], 192), [[-1.0, 1.0]])
     lm = np.array([[10.0, 20.0], [30.0, 60.0]])
     np.testing.assert_allclose(g.crop_box_from_landmarks(lm, 1.5), [20.0, 40.0, 60.0])
-    np.testing.assert_allclose(g.crop_box_from_detection([0, 0, 100, 80], 1.25),
+    np.testing.assert_allclose(g.crop_box_from_detection([0, 0, 100, 80], 1.25, 0.0),
                                [50.0, 40.0, 125.0])
+    # offset: the crop centre moves DOWN by offset x the larger box side
+    np.testing.assert_allclose(g.crop_box_from_detection([0, 0, 80, 100], 1.2, 0.1),
+                               [40.0, 60.0, 120.0])
+    # detection_box_for_crop is the exact inverse
+    for scale, off in ((g.DETECTION_CROP_SCALE, g.DETECTION_CROP_OFFSET_Y), (1.5, 0.0)):
+        cb = np.array([312.5, 201.25, 180.0])
+        np.testing.assert_allclose(
+            g.crop_box_from_detection(g.detection_box_for_crop(cb, scale, off), scale, off), cb)
 
 
 def test_geodesic_distance():

@@ -58,20 +58,28 @@ def test_perfect_prediction_is_zero(batch):
 
 def test_head_and_cam_loss_values(batch):
     out = perfect_outputs(batch)
-    # iteration t off by d_t mm in x only: L1 norm per vertex = d_t
+    # iteration t off by d_t mm in x only: L1 norm per vertex = d_t, coordinate mean = d_t / 3
     offs = [0.004, 0.002, 0.001]
     out["vertices"] = [batch["vertices"] + torch.tensor([d, 0.0, 0.0]) for d in offs]
     expected = 0.25 * 0.004 + 0.5 * 0.002 + 1.0 * 0.001
-    assert L.head_loss(out, batch).item() == pytest.approx(expected, rel=1e-5)
+    assert L.head_loss(out, batch).item() == pytest.approx(expected / 3, rel=1e-5)
+    assert L.head_loss(out, batch, "sum").item() == pytest.approx(expected, rel=1e-5)
     out["vertices_cam"] = [v + torch.tensor([0.0, d, d]) for v, d in
                            zip(out["vertices_cam"], offs, strict=True)]
-    assert L.cam_loss(out, batch).item() == pytest.approx(2 * expected, rel=1e-4)
+    assert L.cam_loss(out, batch).item() == pytest.approx(2 * expected / 3, rel=1e-4)
+    assert L.cam_loss(out, batch, "sum").item() == pytest.approx(2 * expected, rel=1e-4)
+    # trg_loss uses LossWeights.coord_reduction
+    _, terms = L.trg_loss(out, batch, L.LossWeights(coord_reduction="sum"), edges=EDGES)
+    assert terms["head"].item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="coord_reduction"):
+        L.LossWeights(coord_reduction="max")
 
 
 def test_img_loss_value(batch):
     out = perfect_outputs(batch)
     out["vertices_img"] = [v + torch.tensor([3.0, -4.0]) for v in out["vertices_img"]]
-    assert L.img_loss(out, batch).item() == pytest.approx(7.0 * 1.75, rel=1e-4)
+    assert L.img_loss(out, batch).item() == pytest.approx(3.5 * 1.75, rel=1e-4)
+    assert L.img_loss(out, batch, reduction="sum").item() == pytest.approx(7.0 * 1.75, rel=1e-4)
 
 
 def test_rot_loss_frobenius(batch):
@@ -80,6 +88,13 @@ def test_rot_loss_frobenius(batch):
     out["R"] = [r @ rot_z(th) for r in batch["R"].unsqueeze(0).expand(3, -1, -1, -1)]
     expected = 1.75 * 2 * math.sqrt(2) * math.sin(th / 2)
     assert L.rot_loss(out, batch).item() == pytest.approx(expected, rel=1e-5)
+    # authors' form: MSE over the 9 entries = ||dR||_F^2 / 9
+    fro = 2 * math.sqrt(2) * math.sin(th / 2)
+    assert L.rot_loss(out, batch, "mse").item() == pytest.approx(1.75 * fro**2 / 9, rel=1e-5)
+    _, terms = L.trg_loss(out, batch, L.LossWeights(rot_form="mse"), edges=EDGES)
+    assert terms["rot"].item() == pytest.approx(1.75 * fro**2 / 9, rel=1e-5)
+    with pytest.raises(ValueError, match="rot_form"):
+        L.LossWeights(rot_form="geodesic")
 
 
 def test_edge_loss_scaling(batch):
@@ -97,10 +112,29 @@ def test_edge_loss_scaling(batch):
 def test_landmark2d_loss_and_mask(batch):
     out = perfect_outputs(batch)
     out["landmarks68"] = batch["landmarks68_crop"] + torch.tensor([1.0, 1.0])
-    assert L.landmark2d_loss(out, batch).item() == pytest.approx(2.0, rel=1e-5)
+    # normalised crop units (the authors' [-1, 1] crop coordinates): 1 px / 96 at 192 px
+    assert L.landmark2d_loss(out, batch).item() == pytest.approx(1.0 / 96.0, rel=1e-5)
+    assert L.landmark2d_loss(out, batch, reduction="sum").item() == pytest.approx(2.0 / 96.0,
+                                                                                  rel=1e-5)
+    assert L.landmark2d_loss(out, batch, crop_size=128).item() == pytest.approx(1.0 / 64.0,
+                                                                                rel=1e-5)
+    batch["image"] = torch.zeros(B, 3, 64, 64)
+    assert L.landmark2d_loss(out, batch).item() == pytest.approx(1.0 / 32.0, rel=1e-5)
     batch["has_lmk2d"] = torch.tensor([False, False, False])
     val = L.landmark2d_loss(out, batch)
     assert val.item() == 0.0 and torch.isfinite(val)
+
+
+def test_landmark2d_term_is_balanced_with_the_3d_terms(batch):
+    """With the paper's weights, a typical 3 px landmark error must not outweigh a 3 mm dense
+    landmark error by orders of magnitude (in crop pixels it did by ~60x)."""
+    out = perfect_outputs(batch)
+    out["landmarks68"] = batch["landmarks68_crop"] + 3.0
+    out["vertices"] = [v + 0.003 for v in out["vertices"]]
+    w = L.LossWeights()
+    lmk = w.lmk2d * L.landmark2d_loss(out, batch).item()
+    head = w.head * L.head_loss(out, batch).item()
+    assert 0.1 < lmk / head < 10.0
 
 
 def test_masks_exclude_2d_only_samples(batch):
@@ -119,7 +153,7 @@ def test_masks_exclude_2d_only_samples(batch):
     out["landmarks68"] = (batch["landmarks68_crop"] + 1.0).requires_grad_(True)
     total, terms = L.trg_loss(out, batch, edges=EDGES)
     assert torch.isfinite(total)
-    assert total.item() == pytest.approx(1.25 * 2.0, rel=1e-5)
+    assert total.item() == pytest.approx(1.25 * 1.0 / 96.0, rel=1e-5)
     total.backward()
     assert out["landmarks68"].grad is not None
 
@@ -132,9 +166,9 @@ def test_img_loss_on_2d_only_samples_via_landmark_ids(batch):
     batch["landmarks68_crop"] = out["vertices_img"][-1][:, ids] + torch.tensor([2.0, 0.0])
     w = L.LossWeights(img_lmk2d_for_2d_only=True)
     val = L.img_loss(out, batch, ids, use_lmk2d_for_2d_only=True)
-    assert val.item() == pytest.approx(1.75 * 2.0, rel=1e-4)
+    assert val.item() == pytest.approx(1.75 * 1.0, rel=1e-4)
     _, terms = L.trg_loss(out, batch, w, edges=EDGES, landmark_ids=ids)
-    assert terms["img"].item() == pytest.approx(1.75 * 2.0, rel=1e-4)
+    assert terms["img"].item() == pytest.approx(1.75 * 1.0, rel=1e-4)
     assert L.img_loss(out, batch).item() == pytest.approx(0.0, abs=1e-4)
 
 
@@ -145,7 +179,7 @@ def test_total_is_weighted_sum_and_fewer_iterations(batch):
     total, terms = L.trg_loss(out, batch, w, edges=EDGES)
     manual = sum(getattr(w, k) * v for k, v in terms.items())
     assert total.item() == pytest.approx(manual.item(), rel=1e-6)
-    assert terms["head"].item() == pytest.approx(0.5 * 0.03 + 1.0 * 0.006, rel=1e-4)
+    assert terms["head"].item() == pytest.approx(0.5 * 0.01 + 1.0 * 0.002, rel=1e-4)
     with pytest.raises(ValueError, match="edges"):
         L.trg_loss(out, batch, w)
     _, terms = L.trg_loss(out, batch, L.LossWeights(edge=0.0))
