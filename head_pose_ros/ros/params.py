@@ -1,0 +1,328 @@
+"""Parameters of ``head_pose_node``: one table, declared with descriptions and ranges.
+
+Every parameter is declared read-only (restart the node to change it) with a
+``ParameterDescriptor`` that carries its description, its allowed choices and its numeric range,
+so ``ros2 param describe`` documents it. :func:`load_config` declares them all, reads them,
+checks them and returns a :class:`NodeConfig`; every invalid value is reported together in one
+:class:`ParameterError` whose message names the parameter, the value and what is allowed.
+
+The table is also the source of ``config/head_pose.yaml`` (:func:`defaults_yaml`), which a test
+keeps in sync.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PARAMS", "ParamSpec", "NodeConfig", "ParameterError", "load_config",
+           "default_weights_path", "defaults_yaml", "validate"]
+
+PACKAGE = "head_pose_ros"
+DEFAULT_WEIGHTS_NAME = "head_pose_trg.safetensors"  # share/head_pose_ros/weights/<this>
+
+
+class ParameterError(ValueError):
+    """One or more parameters are invalid; the message lists each problem."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    choices: tuple[Any, ...] | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    # --- model and device
+    ParamSpec("device", "cpu", "Inference device: 'cpu', 'cuda' or 'cuda:<index>'."),
+    ParamSpec("allow_cpu_fallback", False,
+              "If CUDA is requested but not available: true = run on the CPU with a warning, "
+              "false = refuse to start."),
+    ParamSpec("weights", "",
+              "Path of the trained TRG checkpoint (.safetensors). Empty = the package's "
+              f"default model share/{PACKAGE}/weights/{DEFAULT_WEIGHTS_NAME} if installed. "
+              "The node refuses to start without valid weights."),
+    # --- detection
+    ParamSpec("detector", "auto",
+              "Face detector: 'yunet' (cv2.FaceDetectorYN, needs yunet_model), 'cascade' "
+              "(OpenCV Haar cascade bundled with opencv-python<5, no download, frontal faces "
+              "only) or 'auto' (yunet when yunet_model is set, else cascade).",
+              choices=("auto", "yunet", "cascade")),
+    ParamSpec("yunet_model", "",
+              "Path of face_detection_yunet_2023mar.onnx (OpenCV zoo). Required when "
+              "detector is 'yunet'; the node refuses to start if the file is missing."),
+    ParamSpec("detection_score_threshold", 0.6, "Minimum detector score of a face.",
+              lo=0.0, hi=1.0),
+    ParamSpec("detection_nms_threshold", 0.3, "YuNet non-maximum suppression IoU threshold.",
+              lo=0.0, hi=1.0),
+    ParamSpec("detection_max_side", 640,
+              "Images are downscaled to this longer side before detection (0 = never).",
+              lo=0, hi=8192),
+    ParamSpec("detect_every_n", 1,
+              "Run the detector every N frames and follow faces from the previous frame's "
+              "landmarks in between (1 = detect on every frame). The detector also runs "
+              "whenever no face is followed.", lo=1, hi=1000),
+    ParamSpec("max_faces", 8, "At most this many faces (the largest) per frame.", lo=1, hi=64),
+    ParamSpec("min_face_size", 24, "Smallest face (box side, pixels) that is processed.",
+              lo=1, hi=4096),
+    # --- people / tracking
+    ParamSpec("tracking", True,
+              "Track people over frames: stable ids, temporal filtering. false: every face of "
+              "every frame is reported with id 0, no filter, no TF."),
+    ParamSpec("primary_person", "largest",
+              "Who is published on head_pose: 'largest' face box, 'closest' to the camera, or "
+              "'tracked_id' (the person with id primary_id; nothing is published while that "
+              "id is not visible).", choices=("largest", "closest", "tracked_id")),
+    ParamSpec("primary_id", 1, "Person id published on head_pose when primary_person is "
+              "'tracked_id'.", lo=1, hi=2**31 - 1),
+    ParamSpec("tracker_min_hits", 3,
+              "Frames in a row a face must be seen before it gets an id and is reported.",
+              lo=1, hi=100),
+    ParamSpec("tracker_max_misses", 5,
+              "Missed frames after which a person is removed (markers deleted).", lo=0, hi=1000),
+    ParamSpec("tracker_max_center_distance", 1.0,
+              "Association gate: largest centre distance between a face and a track, in face "
+              "sizes.", lo=0.0, hi=100.0),
+    # --- temporal pose filter
+    ParamSpec("filter", "one_euro", "Temporal pose filter: 'one_euro' (SE(3) One-Euro) or "
+              "'none'.", choices=("one_euro", "none")),
+    ParamSpec("filter_min_cutoff_t", 0.5, "One-Euro minimum cutoff of the translation (Hz): "
+              "lower = smoother at rest.", lo=1e-3, hi=100.0),
+    ParamSpec("filter_beta_t", 10.0, "One-Euro speed coefficient of the translation "
+              "(1/(m/s)): higher = less lag when moving.", lo=0.0, hi=1e4),
+    ParamSpec("filter_min_cutoff_r", 0.5, "One-Euro minimum cutoff of the rotation (Hz).",
+              lo=1e-3, hi=100.0),
+    ParamSpec("filter_beta_r", 0.5, "One-Euro speed coefficient of the rotation (1/(rad/s)).",
+              lo=0.0, hi=1e4),
+    ParamSpec("filter_d_cutoff", 1.0, "One-Euro cutoff of the speed estimate (Hz).",
+              lo=1e-3, hi=100.0),
+    ParamSpec("filter_reset_after", 0.5,
+              "A gap longer than this (s) between observations restarts the filter.",
+              lo=0.0, hi=60.0),
+    # --- camera
+    ParamSpec("image_is_rectified", "auto",
+              "'true': the image is rectified, intrinsics = CameraInfo P[0:3,0:3]. 'false': raw "
+              "image, intrinsics K and distortion D (plumb_bob, rational_polynomial). 'auto': "
+              "rectified if D is all zero or the resolved image topic name contains 'rect'.",
+              choices=("auto", "true", "false")),
+    ParamSpec("camera_info_tolerance", 0.02,
+              "Largest stamp difference (s) for pairing an image with a CameraInfo when no "
+              "stamp matches exactly; beyond it the latest CameraInfo is used (one warning).",
+              lo=0.0, hi=10.0),
+    ParamSpec("camera_info_wait", 0.05,
+              "How long (s) an image may wait for its CameraInfo to arrive.", lo=0.0, hi=1.0),
+    ParamSpec("mono16_scaling", "minmax",
+              "16-bit images to 8 bit: 'minmax' (stretch each frame) or 'shift' (>> 8).",
+              choices=("minmax", "shift")),
+    # --- outputs
+    ParamSpec("publish_tf", True, "Broadcast face_<id> and gaze_<id> (REP-155) on /tf."),
+    ParamSpec("publish_markers", True, "Publish the MarkerArray on 'markers'."),
+    ParamSpec("publish_debug_image", False,
+              "Publish 'debug_image' (boxes, landmarks, axes drawn on the input)."),
+    ParamSpec("publish_dense_landmarks", False,
+              "Fill HeadPose.vertices with the 1220 dense landmarks (about 15 KB per person)."),
+    ParamSpec("marker_lifetime", 0.5, "Lifetime of the markers (s); lost people are also "
+              "deleted explicitly.", lo=0.0, hi=60.0),
+    ParamSpec("diagnostics_period", 1.0, "Period of /diagnostics (s); 0 = off.",
+              lo=0.0, hi=60.0),
+)
+
+
+@dataclass
+class NodeConfig:
+    """All parameter values (names as in :data:`PARAMS`)."""
+
+    device: str
+    allow_cpu_fallback: bool
+    weights: str
+    detector: str
+    yunet_model: str
+    detection_score_threshold: float
+    detection_nms_threshold: float
+    detection_max_side: int
+    detect_every_n: int
+    max_faces: int
+    min_face_size: int
+    tracking: bool
+    primary_person: str
+    primary_id: int
+    tracker_min_hits: int
+    tracker_max_misses: int
+    tracker_max_center_distance: float
+    filter: str
+    filter_min_cutoff_t: float
+    filter_beta_t: float
+    filter_min_cutoff_r: float
+    filter_beta_r: float
+    filter_d_cutoff: float
+    filter_reset_after: float
+    image_is_rectified: str
+    camera_info_tolerance: float
+    camera_info_wait: float
+    mono16_scaling: str
+    publish_tf: bool
+    publish_markers: bool
+    publish_debug_image: bool
+    publish_dense_landmarks: bool
+    marker_lifetime: float
+    diagnostics_period: float
+
+    @classmethod
+    def defaults(cls) -> NodeConfig:
+        return cls(**{p.name: p.default for p in PARAMS})
+
+
+assert {f.name for f in fields(NodeConfig)} == {p.name for p in PARAMS}
+
+
+def default_weights_path() -> str:
+    """The installed default model, or '' when the package installs none."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory(PACKAGE))
+    except Exception:  # not installed through ament (pip install, source tree)
+        return ""
+    p = share / "weights" / DEFAULT_WEIGHTS_NAME
+    return str(p) if p.is_file() else ""
+
+
+def _normalise(spec: ParamSpec, value: Any) -> Any:
+    """Accept YAML/CLI spellings: ints for floats, 'true'/'false' strings for the tristate."""
+    if isinstance(spec.default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if spec.name == "image_is_rectified" and isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def validate(values: dict[str, Any]) -> NodeConfig:
+    """Check every value against its spec; raise :class:`ParameterError` listing all problems."""
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for spec in PARAMS:
+        v = _normalise(spec, values.get(spec.name, spec.default))
+        want = type(spec.default)
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if type(v) is not want:
+            problems.append(f"'{spec.name}' must be a {want.__name__}, got {v!r}")
+            continue
+        if isinstance(v, str):
+            v = v.strip()
+            if spec.choices is not None and v.lower() in {str(c) for c in spec.choices}:
+                v = v.lower()
+        if spec.choices is not None and v not in spec.choices:
+            problems.append(f"'{spec.name}' = {v!r} is not one of {list(spec.choices)}")
+            continue
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            if v != v or v in (float("inf"), float("-inf")):
+                problems.append(f"'{spec.name}' = {v!r} is not a finite number")
+                continue
+            if (spec.lo is not None and v < spec.lo) or (spec.hi is not None and v > spec.hi):
+                problems.append(f"'{spec.name}' = {v!r} is outside [{spec.lo}, {spec.hi}]")
+                continue
+        out[spec.name] = v
+    if not problems:
+        dev = out["device"]
+        if not (dev == "cpu" or dev == "cuda" or (dev.startswith("cuda:") and dev[5:].isdigit())):
+            problems.append(f"'device' = {dev!r} must be 'cpu', 'cuda' or 'cuda:<index>'")
+        if out["detector"] == "yunet" and not out["yunet_model"]:
+            problems.append(
+                "'yunet_model' is empty but detector is 'yunet': give the path of "
+                "face_detection_yunet_2023mar.onnx or set detector to 'cascade'"
+            )
+    if problems:
+        raise ParameterError("invalid parameters:\n  - " + "\n  - ".join(problems))
+    cfg = NodeConfig(**out)
+    if not cfg.weights:
+        cfg.weights = default_weights_path()
+    cfg.weights = os.path.expanduser(cfg.weights)
+    cfg.yunet_model = os.path.expanduser(cfg.yunet_model)
+    return cfg
+
+
+def _descriptor(spec: ParamSpec):
+    from rcl_interfaces.msg import (
+        FloatingPointRange,
+        IntegerRange,
+        ParameterDescriptor,
+        ParameterType,
+    )
+
+    kind = {
+        bool: ParameterType.PARAMETER_BOOL,
+        int: ParameterType.PARAMETER_INTEGER,
+        float: ParameterType.PARAMETER_DOUBLE,
+        str: ParameterType.PARAMETER_STRING,
+    }[type(spec.default)]
+    desc = ParameterDescriptor(
+        name=spec.name, type=kind, description=spec.description, read_only=True,
+        # accept 1 for 1.0 or true for 'true' here; validate() checks the type and says so
+        dynamic_typing=True,
+    )
+    if spec.choices is not None:
+        desc.additional_constraints = "one of: " + ", ".join(str(c) for c in spec.choices)
+    # Ranges are documented in the descriptor text; they are enforced by validate() so that
+    # every bad value is reported together with a clear message (rclpy would raise on the first).
+    if spec.lo is not None and spec.hi is not None:
+        rng = f"range [{spec.lo}, {spec.hi}]"
+        desc.additional_constraints = (desc.additional_constraints + "; " + rng).lstrip("; ")
+        if isinstance(spec.default, float):
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.lo), to_value=float(spec.hi), step=0.0)
+            ]
+        else:
+            desc.integer_range = [IntegerRange(from_value=int(spec.lo), to_value=int(spec.hi),
+                                               step=0)]
+    return desc
+
+
+def load_config(node) -> NodeConfig:
+    """Declare every parameter on ``node`` (rclpy Node), read and validate them.
+
+    rclpy refuses an out-of-range override at declaration; such a parameter is declared again
+    without the range so that :func:`validate` reports it together with every other problem.
+    """
+    from rclpy.exceptions import InvalidParameterValueException
+
+    values: dict[str, Any] = {}
+    for spec in PARAMS:
+        try:
+            p = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        except InvalidParameterValueException:
+            d = _descriptor(spec)
+            d.floating_point_range = []
+            d.integer_range = []
+            p = node.declare_parameter(spec.name, spec.default, d)
+        values[spec.name] = p.value
+    return validate(values)
+
+
+def defaults_yaml(node_name: str = "head_pose_node") -> str:
+    """The YAML parameter file with every default and its description as a comment."""
+    lines = [f"{node_name}:", "  ros__parameters:"]
+    for spec in PARAMS:
+        words = spec.description.split()
+        line = "    #"
+        for w in words:
+            if len(line) + 1 + len(w) > 98:
+                lines.append(line)
+                line = "    #"
+            line += " " + w
+        lines.append(line)
+        v = spec.default
+        if isinstance(v, bool):
+            txt = "true" if v else "false"
+        elif isinstance(v, str):
+            txt = f'"{v}"'
+        else:
+            txt = repr(v)
+        lines.append(f"    {spec.name}: {txt}")
+    return "\n".join(lines) + "\n"

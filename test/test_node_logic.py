@@ -1,0 +1,86 @@
+"""In-process pieces of the node: the 1-slot mailbox, primary-person policies, device checks,
+one-log-per-kind keys (no ROS process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from head_pose_ros.ros.node import (
+    FrameMailbox,
+    HeadPoseNode,
+    StartupError,
+    _Person,
+    _problem_key,
+    resolve_device,
+)
+from head_pose_ros.ros.params import validate
+
+
+def test_mailbox_keeps_only_the_newest_and_counts_drops():
+    mb = FrameMailbox()
+    for i in range(5):
+        mb.put(i)
+    assert mb.take(0.01) == 4
+    assert mb.take(0.01) is None
+    assert (mb.received, mb.dropped) == (5, 4)
+
+
+def test_mailbox_wakes_the_worker_and_closes():
+    mb = FrameMailbox()
+    got = []
+
+    def worker():
+        got.append(mb.take(5.0))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    mb.put("frame")
+    t.join(2.0)
+    assert got == ["frame"] and time.monotonic() - t0 < 0.5
+    mb.close()
+    t0 = time.monotonic()
+    assert mb.take(5.0) is None and time.monotonic() - t0 < 0.5
+
+
+def _person(pid, box, z):
+    return _Person(pid, 1, np.eye(3), np.array([0.0, 0.0, z]), np.eye(6),
+                   SimpleNamespace(box=np.array(box, float)))
+
+
+@pytest.mark.parametrize(("policy", "pid", "want"), [
+    ("largest", 1, 2), ("closest", 1, 3), ("tracked_id", 3, 3), ("tracked_id", 9, None)])
+def test_primary_person_policies(policy, pid, want):
+    cfg = validate({"primary_person": policy, "primary_id": pid})
+    people = [_person(1, [0, 0, 50, 50], 1.0), _person(2, [0, 0, 90, 90], 0.9),
+              _person(3, [0, 0, 60, 60], 0.5)]
+    got = HeadPoseNode._primary(SimpleNamespace(cfg=cfg), people)
+    assert (got.person_id if got else None) == want
+    assert HeadPoseNode._primary(SimpleNamespace(cfg=cfg), []) is None
+
+
+def test_problem_keys_ignore_numbers():
+    a = _problem_key("img", ValueError("image data is truncated: 50 B, need at least 105 B"))
+    b = _problem_key("img", ValueError("image data is truncated: 70 B, need at least 921 B"))
+    c = _problem_key("img", ValueError("step 10 is smaller than one row"))
+    assert a == b != c
+
+
+def test_device_checks():
+    import torch
+
+    warnings = []
+    assert resolve_device("cpu", False, warnings.append) == "cpu"
+    if torch.cuda.is_available():
+        assert resolve_device("cuda", False, warnings.append) == "cuda"
+        return
+    with pytest.raises(StartupError, match="CUDA is not available.*allow_cpu_fallback"):
+        resolve_device("cuda:0", False, warnings.append)
+    assert resolve_device("cuda", True, warnings.append) == "cpu"
+    assert len(warnings) == 1 and "running on the CPU" in warnings[0]
