@@ -12,13 +12,19 @@ Arguments:
   demo         true: also start head_pose_demo, which publishes the built-in input on the
                node's image/camera_info topics (no camera needed)
   use_rviz     true: also start rviz2 with config/head_pose.rviz
+  weights      model checkpoint (.safetensors) for the node and the demo source; empty = the
+               package's installed default model
+  video        demo only: video file to play instead of synthetic frames
+  large_images true: use the Fast DDS profile config/fastdds_large_images.xml for the started
+               processes (needed for images over ~512 KB between processes; the camera driver
+               must use it too)
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -35,6 +41,9 @@ def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration("namespace")
     demo = LaunchConfiguration("demo")
     use_rviz = LaunchConfiguration("use_rviz")
+    weights = LaunchConfiguration("weights")
+    video = LaunchConfiguration("video")
+    large_images = LaunchConfiguration("large_images")
 
     arguments = [
         DeclareLaunchArgument(
@@ -58,7 +67,24 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "use_rviz", default_value="false", description="also start rviz2 with the package view"
         ),
+        DeclareLaunchArgument(
+            "weights", default_value="", description="checkpoint; empty = installed default model"
+        ),
+        DeclareLaunchArgument(
+            "video", default_value="", description="demo: video file instead of synthetic frames"
+        ),
+        DeclareLaunchArgument(
+            "large_images",
+            default_value="false",
+            description="use the Fast DDS profile for images over ~512 KB",
+        ),
     ]
+
+    fastdds_profile = SetEnvironmentVariable(
+        "FASTDDS_DEFAULT_PROFILES_FILE",
+        os.path.join(share, "config", "fastdds_large_images.xml"),
+        condition=IfCondition(large_images),
+    )
 
     remappings = [("image", image), ("camera_info", camera_info)]
 
@@ -67,7 +93,7 @@ def generate_launch_description() -> LaunchDescription:
         executable="head_pose_node",
         name="head_pose_node",
         namespace=namespace,
-        parameters=[params_file, {"device": device}],
+        parameters=[params_file, {"device": device, "weights": weights}],
         remappings=remappings,
         output="screen",
         emulate_tty=True,
@@ -80,6 +106,7 @@ def generate_launch_description() -> LaunchDescription:
         executable="head_pose_demo",
         name="head_pose_demo",
         namespace=namespace,
+        parameters=[{"weights": weights, "video": video}],
         remappings=remappings,
         output="screen",
         condition=IfCondition(demo),
@@ -94,4 +121,4 @@ def generate_launch_description() -> LaunchDescription:
         condition=IfCondition(use_rviz),
     )
 
-    return LaunchDescription([*arguments, node, demo_node, rviz])
+    return LaunchDescription([*arguments, fastdds_profile, node, demo_node, rviz])

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "pose.launch.py"
-ARGUMENTS = {"params_file", "image", "camera_info", "device", "namespace", "demo", "use_rviz"}
+ARGUMENTS = {
+    "params_file", "image", "camera_info", "device", "namespace", "demo", "use_rviz", "weights",
+    "video", "large_images",
+}
 
 
 def _declared_arguments(tree: ast.AST) -> set[str]:
