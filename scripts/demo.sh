@@ -2,7 +2,8 @@
 # scripts/demo.sh — set up (idempotent) and run the main job on the built-in input (no camera):
 # head_pose_demo publishes the built-in input on `image`/`camera_info`, head_pose_node estimates
 # the head poses and publishes them. Runs for HEAD_POSE_DEMO_SECONDS (default 20) seconds.
-# <!-- lead: finish this (outputs to show, default weights) -->
+# It prints about one line a second with every person's id, position (m) and yaw/pitch/roll
+# (head_pose_ros.ros.monitor) and writes the last debug image to outputs/demo_debug.png.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -26,12 +27,18 @@ if [ ! -f "$WEIGHTS" ]; then
 fi
 
 SECS="${HEAD_POSE_DEMO_SECONDS:-20}"
+mkdir -p "$REPO/outputs"
+echo "[demo] model: $WEIGHTS"
 echo "[demo] running head_pose_demo + head_pose_node for $SECS s (ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-0})"
-"$LIB/head_pose_demo" &
+"$LIB/head_pose_demo" --ros-args -p "weights:=$WEIGHTS" &
 DEMO_PID=$!
-trap 'kill "$DEMO_PID" 2>/dev/null || true' EXIT
+"$LIB/head_pose_node" --ros-args --params-file "$REPO/config/head_pose.yaml" \
+  -p "weights:=$WEIGHTS" -p publish_debug_image:=true &
+NODE_PID=$!
+trap 'kill -INT "$DEMO_PID" "$NODE_PID" 2>/dev/null || true' EXIT
 rc=0
-timeout --signal=INT "$SECS" "$LIB/head_pose_node" --ros-args \
-  --params-file "$REPO/config/head_pose.yaml" -p "weights:=$WEIGHTS" || rc=$?
-[ "$rc" -eq 124 ] && rc=0   # stopped by the timeout: the normal end of the demo
+python -m head_pose_ros.ros.monitor --seconds "$SECS" \
+  --save-debug "$REPO/outputs/demo_debug.png" || rc=$?
+kill -INT "$NODE_PID" 2>/dev/null || true
+wait "$NODE_PID" || { node_rc=$?; [ "$rc" -ne 0 ] || rc=$node_rc; }
 exit "$rc"
