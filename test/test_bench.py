@@ -1,0 +1,129 @@
+"""head-pose-bench: report structure and numerical equivalence of the optimised CPU variants.
+
+No timing assertions: the machine is shared. The equivalence tolerances are set here,
+independently of the bench's own ``TOL_FP32``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from head_pose_ros.cli import bench  # noqa: E402
+
+# R/correction unitless, T/vertices metres, vertices_img/landmarks68 crop pixels
+TOL = {"R": 1e-4, "T": 1e-4, "correction": 1e-4, "vertices": 1e-4, "vertices_img": 0.05,
+       "landmarks68": 0.01}
+CPU_VARIANTS = ("eager_fp32", "inference_mode", "channels_last", "onnxruntime")
+TIMING_KEYS = ("median_ms", "p90_ms", "faces_per_s")
+
+
+def _need(shared_data: Path) -> None:
+    for rel in ("face_model/arkit1220", "real/lfpw_image_0010",
+                "detector/face_detection_yunet_2023mar.onnx"):
+        if not (shared_data / rel).exists():
+            pytest.skip(f"shared data missing: {rel}")
+
+
+@pytest.mark.slow
+def test_quick_cpu_report_and_equivalence(tmp_path: Path, shared_data: Path, capsys) -> None:
+    _need(shared_data)
+    out = tmp_path / "bench.json"
+    md = tmp_path / "bench.md"
+    rc = bench.main(["--quick", "--threads", "1", "--skip", "compile", "--no-node",
+                     "--shared-data", str(shared_data), "--json", str(out), "--markdown", str(md)])
+    assert rc == 0
+    assert "| onnxruntime |" in md.read_text()
+    text = capsys.readouterr()
+    assert "RANDOMLY INITIALISED" in text.err
+    assert "MODEL ONLY" in text.out and "END TO END" in text.out
+    rep = json.loads(out.read_text())
+    assert {"machine", "model", "settings", "model_only", "end_to_end", "node"} <= set(rep)
+    assert rep["model"]["random_init"] is True
+    batches = rep["settings"]["batches"]
+    assert batches == [1, 4]
+
+    mo = rep["model_only"]
+    assert set(CPU_VARIANTS) <= set(mo)
+    for name in CPU_VARIANTS:
+        r = mo[name]
+        assert "skipped" not in r, f"{name}: {r.get('skipped')}"
+        for b in batches:
+            assert all(r[f"batch_{b}"][k] > 0 for k in TIMING_KEYS)
+            assert r["speedup"][f"batch_{b}"] > 0
+        assert set(r["max_abs_diff"]) == set(TOL)
+        for k, d in r["max_abs_diff"].items():
+            assert d <= TOL[k], f"{name} {k}: {d:.3g} > {TOL[k]}"
+        assert r["equivalent"] is True
+    assert all(v == 0.0 for v in mo["eager_fp32"]["max_abs_diff"].values())
+
+    e2e = rep["end_to_end"]
+    assert e2e["detector"] == "yunet"
+    assert {"eager_fp32", "per_face_loop", "onnxruntime"} <= set(e2e["variants"])
+    for name, cases in e2e["variants"].items():
+        assert set(cases) == {"640x480_1face", "640x480_4face"}, name
+        for case, r in cases.items():
+            # the tiled real face is found by YuNet in every frame
+            assert r["faces_found_min"] == r["faces_found_max"] == r["faces_expected"], case
+            assert r["median_ms"] > 0 and set(r["stages_median_ms"]) == {
+                "decode", "detect", "estimate"}
+    for name, d in e2e["equivalence"].items():
+        assert d["R"] <= 1e-4 and d["T"] <= 1e-4 and d["vertices_cam"] <= 1e-4, name
+        assert d["landmarks68"] <= 0.05, name
+    assert rep["node"] == {"skipped": "--no-node"}
+
+
+def test_frames_hold_the_requested_faces(shared_data: Path) -> None:
+    _need(shared_data)
+    patch, lm = bench.face_photo(shared_data)
+    for size in ((640, 480), (1920, 1080)):
+        for n in (1, 4):
+            frame, boxes = bench.make_frame(patch, lm, size, n)
+            assert frame.shape == (size[1], size[0], 3) and frame.dtype == np.uint8
+            assert boxes.shape == (n, 4)
+            assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= size[0]).all()
+            assert (boxes[:, 1] >= 0).all() and (boxes[:, 3] <= size[1]).all()
+    with pytest.raises(ValueError):
+        bench.make_frame(patch, lm, (640, 480), 3)
+
+
+@pytest.mark.slow
+def test_compile_variant_matches_eager(shared_data: Path) -> None:
+    if not (shared_data / "face_model" / "arkit1220").is_dir():
+        pytest.skip("shared data (arkit1220) missing")
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("torch.compile (inductor, CPU) needs a C++ compiler")
+    import torch
+
+    from head_pose_ros.cli.export import ExportWrapper, example_inputs
+
+    spec = bench.ModelSpec(None, None, 0, dict(bench.RANDOM_INIT_OVERRIDES))
+    # one shape only (batch 3 = the check batch) keeps this to one compilation
+    res = bench.run_compile_variant(spec, [3], warmup=0, repeats=1, threads=1, device="cpu",
+                                    check_batch=3, timeout_s=480)
+    assert "skipped" not in res, res.get("skipped")
+    model = spec.build()
+    with torch.no_grad():
+        ref = bench._to_numpy(ExportWrapper(model)(*example_inputs(3, 192, seed=1)))
+    diffs = bench.max_abs_diffs(res["_check_outputs"], ref)
+    for k, d in diffs.items():
+        assert d <= TOL[k], f"compile {k}: {d:.3g} > {TOL[k]}"
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_node_latency_over_dds(shared_data: Path) -> None:
+    _need(shared_data)
+    args = bench.build_parser().parse_args(["--quick", "--shared-data", str(shared_data)])
+    model = bench.ModelSpec(None, None, 0, dict(bench.RANDOM_INIT_OVERRIDES)).build()
+    res = bench.bench_node(args, model, shared_data, quick=True)
+    assert "skipped" not in res, res.get("skipped")
+    r = res["640x480_1face"]
+    assert r["n"] == 3 and r["median_ms"] > 0
