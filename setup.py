@@ -41,6 +41,9 @@ setup(
         "synth": ["moderngl"],
         "export": ["onnx", "onnxruntime"],
         "dev": ["pytest", "ruff"],
+        # peer baselines for docs/RESULTS.md only; mediapipe pulls opencv-contrib-python 5, which
+        # replaces the headless 4.x cv2: install it in its own venv (see README, Results)
+        "peers": ["mediapipe"],
     },
     entry_points={
         "console_scripts": [
