@@ -1,0 +1,122 @@
+"""Build datasets from config entries and mix them with weights (DDP-aware sampler)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import ConcatDataset, Sampler
+
+from head_pose_ros.data.base import FaceDataset
+from head_pose_ros.data.crop import AugmentConfig
+from head_pose_ros.topology import FaceTopology
+
+DATASET_TYPES = ("synth_stream", "synth_npz", "arkitface", "w300lp", "toy")
+
+
+@dataclass
+class DatasetSpec:
+    """One training/validation data source.
+
+    ``type``: ``synth_stream`` (on-the-fly engine: ``preset``, ``length``, ``seed``,
+    ``overrides``), ``toy`` (OpenCV-drawn template, no renderer: ``length``, ``seed``; smoke
+    tests), ``synth_npz`` (``root`` = a head-pose-synth directory), ``arkitface``
+    (``root``, ``split``, optional ``csv``), ``w300lp`` (``root``). ``weight``: relative sampling
+    weight of the source in the mix (per source, not per sample).
+    """
+
+    type: str = "synth_stream"
+    root: str = ""
+    preset: str = "wild"
+    split: str = "train"
+    csv: str = ""
+    length: int = 10000
+    seed: int = 0
+    weight: float = 1.0
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def build_dataset(spec: Any, topology: FaceTopology, augment: AugmentConfig | None,
+                  *, out_size: int = 192, box_scale: float = 1.5, seed: int = 0) -> FaceDataset:
+    """Create the dataset that ``spec`` (a :class:`DatasetSpec` or a mapping) describes."""
+    from head_pose_ros.data.public import ARKitFaceDataset, W300LPDataset
+    from head_pose_ros.data.synthetic import SynthNpzDataset, SynthStreamDataset, ToyDataset
+
+    g = spec.get if isinstance(spec, dict) else lambda k, d=None: getattr(spec, k, d)
+    kind = g("type")
+    kw = {"out_size": out_size, "box_scale": box_scale}
+    s = int(g("seed", 0) or 0) + seed
+    if kind in ("synth_npz", "arkitface", "w300lp") and not g("root"):
+        raise ValueError(f"dataset type {kind!r} needs a root directory (set ...root=PATH)")
+    if kind == "synth_stream":
+        return SynthStreamDataset(g("preset", "wild"), topology, seed=s,
+                                  length=int(g("length", 10000)), augment=augment,
+                                  overrides=dict(g("overrides", {}) or {}), **kw)
+    if kind == "toy":
+        return ToyDataset(topology, seed=s, length=int(g("length", 1000)), augment=augment, **kw)
+    if kind == "synth_npz":
+        return SynthNpzDataset(g("root"), topology, augment, seed=s, **kw)
+    if kind == "arkitface":
+        return ARKitFaceDataset(g("root"), topology, split=g("split", "train"),
+                                csv_path=g("csv") or None, augment=augment, seed=s, **kw)
+    if kind == "w300lp":
+        return W300LPDataset(g("root"), topology, augment=augment, seed=s, **kw)
+    raise ValueError(f"unknown dataset type {kind!r}; one of {DATASET_TYPES}")
+
+
+class MixedDataset(ConcatDataset):
+    """Concatenation of sources with per-source sampling weights."""
+
+    def __init__(self, datasets: Sequence[FaceDataset], weights: Sequence[float]) -> None:
+        super().__init__(datasets)
+        if len(weights) != len(datasets) or any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError("need one non-negative weight per dataset, not all zero")
+        self.weights = [float(w) for w in weights]
+
+    def set_epoch(self, epoch: int) -> None:
+        for d in self.datasets:
+            if hasattr(d, "set_epoch"):
+                d.set_epoch(epoch)
+
+    def sample_weights(self) -> torch.Tensor:
+        """Per-sample probability: source weight / source length (sums to 1)."""
+        parts = [torch.full((len(d),), w / len(d), dtype=torch.float64)
+                 for d, w in zip(self.datasets, self.weights, strict=True) if len(d)]
+        p = torch.cat(parts)
+        return p / p.sum()
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"type": type(d).__name__, "len": len(d), "weight": w,
+                 **({"preset": d.preset} if hasattr(d, "preset") else {}),
+                 **({"root": str(d.root)} if hasattr(d, "root") else {})}
+                for d, w in zip(self.datasets, self.weights, strict=True)]
+
+
+class WeightedDistributedSampler(Sampler[int]):
+    """Weighted sampling with replacement, sharded over DDP ranks, reproducible per epoch.
+
+    Every rank draws the same ``num_samples`` indices from ``torch.Generator`` seeded with
+    ``seed + epoch`` and keeps every ``world_size``-th one starting at ``rank``.
+    """
+
+    def __init__(self, weights: torch.Tensor, num_samples: int, *, rank: int = 0,
+                 world_size: int = 1, seed: int = 0) -> None:
+        self.weights = weights.double()
+        self.num_samples = int(num_samples)
+        self.rank, self.world_size, self.seed = int(rank), int(world_size), int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_samples / self.world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + 1_000_003 * self.epoch)
+        n = len(self) * self.world_size
+        idx = torch.multinomial(self.weights, n, replacement=True, generator=g)
+        return iter(idx[self.rank::self.world_size].tolist())
