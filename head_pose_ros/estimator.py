@@ -195,6 +195,8 @@ class HeadPoseEstimator:
                     "(pass boxes or construct the estimator with detector=...)"
                 )
             boxes = self.detector(image)
+            if hasattr(boxes, "as_array"):  # detection.FaceDetections
+                boxes = boxes.as_array()
         boxes = np.asarray(boxes, dtype=np.float64)
         if boxes.size == 0:
             return []

@@ -299,3 +299,13 @@ def test_regressor_inputs_and_residual_updates(topology, batch2):
         v = out["vertices"][0][i].double().numpy()[topology.subsample]
         expected = g.image_to_crop(g.project_points(g.transform_points(v, R, T), K), box)
         np.testing.assert_allclose(out["points"][1][i].numpy(), expected, atol=2e-2)
+
+
+def test_forward_refuses_wrong_input_size(topology) -> None:
+    """A crop of another size than config.input_size must fail loudly, not give wrong output."""
+    cfg = ModelConfig(backbone="mobilenet", backbone_width=0.25, input_size=96,
+                      feature_channels=32, point_mlp_hidden=(16, 8), regressor_hidden=64)
+    model = TRG(cfg, topology).eval()
+    eye = torch.eye(3).expand(1, 3, 3)
+    with pytest.raises(ValueError, match="96x96"):
+        model(torch.zeros(1, 3, 128, 128), eye, torch.zeros(1, 3), torch.ones(1, 3), eye)

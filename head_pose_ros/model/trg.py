@@ -182,6 +182,11 @@ class TRG(nn.Module):
             (68,) of the topology (not batched; used by :func:`head_pose_ros.losses.trg_loss`).
         """
         cfg = self.config
+        if tuple(image.shape[-2:]) != (cfg.input_size, cfg.input_size):
+            raise ValueError(
+                f"TRG expects {cfg.input_size}x{cfg.input_size} crops (config.input_size), got "
+                f"{tuple(image.shape[-2:])}: the crop intrinsics would not match the features"
+            )
         b = image.shape[0]
         dtype = image.dtype
         K_crop, bbox_info, box, K = (x.to(dtype) for x in (K_crop, bbox_info, box, K))  # noqa: N806
