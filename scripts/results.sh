@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# scripts/results.sh [TRAINED_CHECKPOINT] — reproduce docs/RESULTS.md.
+#
+# 1. renders the held-out synthetic sets (seeds never used in training): selfie_test (9001),
+#    robot_test (9002) and the covariance calibration set wild_calib (9003), 400 faces each;
+# 2. calibrates the covariance of the trained checkpoint on wild_calib and writes the shipped
+#    model weights/head_pose_trg.safetensors (fp16) with the fitted scales, reporting the
+#    1-sigma / 2-sigma coverage on selfie_test and robot_test;
+# 3. evaluates the shipped model on selfie_test, robot_test and the real AFLW2000 subset;
+# 4. runs the MediaPipe peers on the same AFLW2000 subset (own venv .venv-peers: mediapipe pulls
+#    opencv-contrib-python, which would replace the project's headless OpenCV);
+# 5. writes docs/results/*.json and docs/RESULTS.md.
+# Without an argument it re-evaluates the shipped model (step 2 is skipped).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+bash scripts/setup_env.sh
+set +u
+# shellcheck disable=SC1091
+. "$REPO/env.sh"
+set -u
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+
+SHARED="${HEAD_POSE_SHARED_DATA:-$REPO/../shared/data}"
+DATA="${HEAD_POSE_RESULTS_DATA:-$REPO/outputs/results_data}"
+OUT="$REPO/docs/results"
+SHIPPED="$REPO/weights/head_pose_trg.safetensors"
+mkdir -p "$DATA" "$OUT"
+
+render() {  # preset seed name
+  [ -f "$DATA/$3/labels.npz" ] && return 0
+  python -m head_pose_ros.data.cache --out "$DATA/$3" --preset "$1" --count 400 --seed "$2" \
+    --crop-size 176 --crop-scale 2.0 --workers 2
+}
+render selfie 9001 selfie_test
+render robot 9002 robot_test
+render wild 9003 wild_calib
+
+if [ "$#" -ge 1 ]; then
+  mkdir -p "$(dirname "$SHIPPED")"
+  python -m head_pose_ros.train.calibrate --weights "$1" --calib "$DATA/wild_calib" \
+    --out "$SHIPPED" --fp16 --report "$DATA/selfie_test" --report "$DATA/robot_test" \
+    --json "$OUT/coverage.json"
+fi
+[ -f "$SHIPPED" ] || { echo "[results] no model at $SHIPPED" >&2; exit 1; }
+
+for set in selfie_test robot_test; do
+  head-pose-eval --weights "$SHIPPED" --data "$DATA/$set" --format synthetic \
+    --json "$OUT/$set.json" --plots "$OUT/plots_$set"
+done
+head-pose-eval --weights "$SHIPPED" --data "$SHARED/real/aflw2000_subset64" --format aflw2000 \
+  --json "$OUT/aflw2000.json"
+
+PEERS="$REPO/.venv-peers"
+if [ ! -x "$PEERS/bin/python" ]; then
+  python3 -m venv "$PEERS"
+  "$PEERS/bin/pip" install -q --disable-pip-version-check mediapipe==1.2.2 scipy==1.17.1
+fi
+"$PEERS/bin/python" -m head_pose_ros.peers.mediapipe_peer --data "$SHARED/real/aflw2000_subset64" \
+  --json "$OUT/aflw2000_peers.json"
+
+python -m head_pose_ros.train.results_md --results "$OUT" --out docs/RESULTS.md \
+  --weights "$SHIPPED"
+echo "[results] wrote docs/RESULTS.md"
