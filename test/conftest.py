@@ -103,6 +103,20 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def topology(shared_data: Path):
+    """The default ARKit 1220-vertex face topology (``head_pose_ros.topology.FaceTopology``)."""
+    from head_pose_ros.topology import load_arkit1220
+
+    return load_arkit1220(shared_data)
+
+
+@pytest.fixture(scope="session")
+def topo(topology):
+    """Short name of :func:`topology` used by the data, evaluation and conversion tests."""
+    return topology
+
+
 _torch_threads_set = False
 
 

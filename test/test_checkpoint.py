@@ -26,13 +26,6 @@ def small_config(**kw) -> ModelConfig:
 
 
 @pytest.fixture(scope="module")
-def topology(shared_data):
-    from head_pose_ros.topology import load_arkit1220
-
-    return load_arkit1220(shared_data)
-
-
-@pytest.fixture(scope="module")
 def model(topology):
     torch.manual_seed(0)
     m = TRG(small_config(), topology)

@@ -8,7 +8,6 @@ The 3D labels are re-projected into each augmented crop and compared with (a) th
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,20 +17,6 @@ from head_pose_ros.data import crop as hc
 from head_pose_ros.data.flip import IBUG_MIRROR_68, mirror_permutation
 
 BLOB_IDS = [0, 16, 8, 30, 36, 45, 39, 42, 48, 54]  # closed under the iBUG mirror
-
-
-@pytest.fixture(scope="module")
-def topo(request: pytest.FixtureRequest):
-    from head_pose_ros.topology import default_shared_data, load_arkit1220
-
-    try:
-        root = Path(request.getfixturevalue("shared_data"))
-    except pytest.FixtureLookupError:
-        root = default_shared_data()
-    try:
-        return load_arkit1220(root)
-    except FileNotFoundError as e:
-        pytest.skip(f"shared data missing: {e}")
 
 
 @pytest.fixture(scope="module")

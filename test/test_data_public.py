@@ -17,20 +17,6 @@ from head_pose_ros.data import public as hp
 from head_pose_ros.data.flip import IBUG_MIRROR_68
 
 
-@pytest.fixture(scope="module")
-def topo(request: pytest.FixtureRequest):
-    from head_pose_ros.topology import default_shared_data, load_arkit1220
-
-    try:
-        root = Path(request.getfixturevalue("shared_data"))
-    except pytest.FixtureLookupError:
-        root = default_shared_data()
-    try:
-        return load_arkit1220(root)
-    except FileNotFoundError as e:
-        pytest.skip(f"shared data missing: {e}")
-
-
 def _blob(img: np.ndarray, p: np.ndarray, color=(255, 255, 255), sigma: float = 2.0) -> None:
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]

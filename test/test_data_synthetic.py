@@ -14,20 +14,6 @@ from head_pose_ros.data.factory import MixedDataset, WeightedDistributedSampler,
 from head_pose_ros.data.synthetic import SynthNpzDataset, SynthStreamDataset, ToyDataset
 
 
-@pytest.fixture(scope="module")
-def topo(request: pytest.FixtureRequest):
-    from head_pose_ros.topology import default_shared_data, load_arkit1220
-
-    try:
-        root = Path(request.getfixturevalue("shared_data"))
-    except pytest.FixtureLookupError:
-        root = default_shared_data()
-    try:
-        return load_arkit1220(root)
-    except FileNotFoundError as e:
-        pytest.skip(f"shared data missing: {e}")
-
-
 def write_npz_dir(out: Path, raws: list, lm_ids: np.ndarray) -> None:
     """The head-pose-synth on-disk format from RawSamples (test helper)."""
     (out / "images").mkdir(parents=True)

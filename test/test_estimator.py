@@ -27,13 +27,6 @@ def small_config(**kw) -> ModelConfig:
 
 
 @pytest.fixture(scope="module")
-def topology(shared_data):
-    from head_pose_ros.topology import load_arkit1220
-
-    return load_arkit1220(shared_data)
-
-
-@pytest.fixture(scope="module")
 def zero_model(topology):
     """A model whose regressors output zero residuals: it returns the template, R = I and
     c0 = (1, 0, 0) whatever the image, so the estimator's geometry can be checked exactly."""

@@ -15,20 +15,6 @@ from head_pose_ros.train import evaluate as ev
 from head_pose_ros.train import metrics as hm
 
 
-@pytest.fixture(scope="module")
-def topo(request: pytest.FixtureRequest):
-    from head_pose_ros.topology import default_shared_data, load_arkit1220
-
-    try:
-        root = Path(request.getfixturevalue("shared_data"))
-    except pytest.FixtureLookupError:
-        root = default_shared_data()
-    try:
-        return load_arkit1220(root)
-    except FileNotFoundError as e:
-        pytest.skip(f"shared data missing: {e}")
-
-
 def _pred(topo, n=4, seed=0):
     rng = np.random.default_rng(seed)
     R = np.stack([geo.euler_ypr_to_rotation(*rng.uniform(-0.5, 0.5, 3)) for _ in range(n)])

@@ -25,13 +25,6 @@ def small_config(**kw) -> ModelConfig:
 
 
 @pytest.fixture(scope="module")
-def topology(shared_data):
-    from head_pose_ros.topology import load_arkit1220
-
-    return load_arkit1220(shared_data / "face_model" / "arkit1220")
-
-
-@pytest.fixture(scope="module")
 def batch2(topology):
     return make_batch(topology, 2, seed=3)
 

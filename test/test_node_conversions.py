@@ -18,13 +18,6 @@ from head_pose_ros.ros.conversions import (
 )
 
 
-@pytest.fixture(scope="module")
-def topo(shared_data):
-    from head_pose_ros.topology import load_arkit1220
-
-    return load_arkit1220(shared_data / "face_model" / "arkit1220")
-
-
 def test_fixed_rotations_are_proper():
     for m in (FACE_FROM_HEAD, GAZE_FROM_HEAD):
         np.testing.assert_allclose(m @ m.T, np.eye(3), atol=1e-12)

@@ -36,11 +36,6 @@ K_TEST = np.array([[300.0, 0.0, 159.5], [0.0, 300.0, 119.5], [0.0, 0.0, 1.0]])
 
 
 # ------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def topology(shared_data):
-    from head_pose_ros.topology import load_arkit1220
-
-    return load_arkit1220(shared_data / "face_model" / "arkit1220")
 
 
 @pytest.fixture(scope="module")
