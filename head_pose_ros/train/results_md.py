@@ -102,6 +102,12 @@ def render(results: Path, weights: Path | None = None) -> str:
               "paper's protocol for ARKitFace).", ""]
     rows = [(n, r) for n, r in (("selfie_test", selfie), ("robot_test", robot)) if r]
     lines += pose_table(rows) + [""]
+    for name, _ in rows:
+        plots = sorted((results / f"plots_{name}").glob("*.png"))
+        if plots:
+            lines.append(f"Plots, {name}: " + ", ".join(
+                f"[{q.stem.replace('_', ' ')}](results/plots_{name}/{q.name})" for q in plots))
+    lines += [""]
     lines += ["## Real images: AFLW2000-3D subset (rotation only)", "",
               "`../shared/data/real/aflw2000_subset64`, HopeNet protocol (3 of 64 images beyond "
               "±99° dropped, 61 kept); the peers run in the same script on whole images with "
@@ -113,7 +119,11 @@ def render(results: Path, weights: Path | None = None) -> str:
     lines += ["## Ablation: T directly vs correction parameters (selfie -> robot)", "",
               "Tiny CPU runs (1200 steps, 2 seeds each): see [ABLATIONS.md](ABLATIONS.md) for "
               "the table and the commands. Predicting T directly fails out of distribution, as "
-              "in the paper.", ""]
+              "in the paper.", "",
+              "## Not measured yet", "",
+              "- `../shared/data/real/two_faces_1080p.mp4`: tracking through all frames and pose "
+              "jitter before / after filtering.",
+              "- A GPU-trained paper-size model (`config/train/synthetic_default.yaml`).", ""]
     return "\n".join(lines) + "\n"
 
 
