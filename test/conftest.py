@@ -103,6 +103,16 @@ def shared_data() -> Path:
     return path
 
 
+def small_config(**kw):
+    """A reduced-width ``ModelConfig`` for fast model tests (same structure as the default)."""
+    from head_pose_ros.model import ModelConfig
+
+    base = dict(backbone_width=0.25, feature_channels=32, point_mlp_hidden=(32, 16),
+                regressor_hidden=128)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
 @pytest.fixture(scope="session")
 def topology(shared_data: Path):
     """The default ARKit 1220-vertex face topology (``head_pose_ros.topology.FaceTopology``)."""

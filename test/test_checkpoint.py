@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import small_config
 
 from head_pose_ros.checkpoint import (
     CheckpointError,
@@ -14,15 +15,8 @@ from head_pose_ros.checkpoint import (
     read_checkpoint_metadata,
     save_checkpoint,
 )
-from head_pose_ros.model import TRG, ModelConfig
+from head_pose_ros.model import TRG
 from head_pose_ros.model.toy import make_batch
-
-
-def small_config(**kw) -> ModelConfig:
-    base = dict(backbone_width=0.25, feature_channels=32, point_mlp_hidden=(32, 16),
-                regressor_hidden=128)
-    base.update(kw)
-    return ModelConfig(**base)
 
 
 @pytest.fixture(scope="module")

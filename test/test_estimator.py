@@ -6,24 +6,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import small_config
 
 from head_pose_ros import geometry as g
 from head_pose_ros.checkpoint import save_checkpoint
 from head_pose_ros.covariance import CovarianceParams
 from head_pose_ros.estimator import FaceEstimate, HeadPoseEstimator
-from head_pose_ros.model import TRG, ModelConfig
+from head_pose_ros.model import TRG
 from head_pose_ros.model.toy import render_image
 
 W, H = 640, 480
 K = np.array([[620.0, 0, 300.0], [0, 600.0, 260.0], [0, 0, 1]])  # off-centre, fx != fy
 DIST = np.array([-0.25, 0.08, 0.001, -0.001, 0.0])
-
-
-def small_config(**kw) -> ModelConfig:
-    base = dict(backbone_width=0.25, feature_channels=32, point_mlp_hidden=(32, 16),
-                regressor_hidden=128)
-    base.update(kw)
-    return ModelConfig(**base)
 
 
 @pytest.fixture(scope="module")
