@@ -5,13 +5,8 @@
 # It prints about one line a second with every person's id, position (m) and yaw/pitch/roll
 # (head_pose_ros.ros.monitor) and writes the last debug image to outputs/demo_debug.png.
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$REPO"
-bash scripts/setup_env.sh
-set +u
-# shellcheck disable=SC1091
-. "$REPO/env.sh"
-set -u
+# shellcheck source=scripts/env_preamble.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
 
 LIB="$REPO/install/head_pose_ros/lib/head_pose_ros"
 if ! python -c 'import head_pose_ros.ros.node, head_pose_ros.ros.demo' 2>/dev/null; then

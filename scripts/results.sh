@@ -12,13 +12,8 @@
 # 5. writes docs/results/*.json and docs/RESULTS.md.
 # Without an argument it re-evaluates the shipped model (step 2 is skipped).
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$REPO"
-bash scripts/setup_env.sh
-set +u
-# shellcheck disable=SC1091
-. "$REPO/env.sh"
-set -u
+# shellcheck source=scripts/env_preamble.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 
 SHARED="${HEAD_POSE_SHARED_DATA:-$REPO/../shared/data}"

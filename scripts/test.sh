@@ -3,15 +3,9 @@
 # whole test suite: `ruff check .` and `python -m pytest -q` (extra arguments go to pytest).
 # Fails when anything fails, including "no tests collected". .ci/run runs exactly this.
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$REPO"
 T0=$(date +%s)
-
-bash scripts/setup_env.sh
-set +u
-# shellcheck disable=SC1091
-. "$REPO/env.sh"
-set -u
+# shellcheck source=scripts/env_preamble.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 # run both stages even when the first fails, so one run shows every problem

@@ -179,14 +179,8 @@ def test_aflw2000_fixture(tmp_path: Path, topo) -> None:
     assert hp.AFLW2000Dataset(root, topo, max_abs_deg=None).__len__() == 2
 
 
-def test_aflw2000_real_subset(request: pytest.FixtureRequest, topo) -> None:
-    from head_pose_ros.topology import default_shared_data
-
-    try:
-        shared = Path(request.getfixturevalue("shared_data"))
-    except pytest.FixtureLookupError:
-        shared = default_shared_data()
-    root = shared / "real" / "aflw2000_subset64"
+def test_aflw2000_real_subset(shared_data: Path, topo) -> None:
+    root = shared_data / "real" / "aflw2000_subset64"
     if not root.is_dir():
         pytest.skip(f"{root} missing")
     ds = hp.AFLW2000Dataset(root, topo)

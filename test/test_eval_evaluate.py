@@ -75,17 +75,11 @@ def test_biwi_misses_are_counted(tmp_path: Path, topo) -> None:
     assert s["lmk_mean"] is None and s["add"] is not None
 
 
-def test_eval_cli_aflw2000_protocol(tmp_path: Path, topo, request: pytest.FixtureRequest) -> None:
+def test_eval_cli_aflw2000_protocol(tmp_path: Path, topo, shared_data: Path) -> None:
     from head_pose_ros.checkpoint import save_checkpoint
     from head_pose_ros.model.config import ModelConfig
     from head_pose_ros.model.trg import build_model
-    from head_pose_ros.topology import default_shared_data
-
-    try:
-        shared = Path(request.getfixturevalue("shared_data"))
-    except pytest.FixtureLookupError:
-        shared = default_shared_data()
-    data = shared / "real" / "aflw2000_subset64"
+    data = shared_data / "real" / "aflw2000_subset64"
     if not data.is_dir():
         pytest.skip(f"{data} missing")
     cfg = ModelConfig(backbone="mobilenet", backbone_width=0.25, input_size=96,
