@@ -35,11 +35,13 @@ setup(
         "scipy",
         "pyyaml",
         "omegaconf",
+        "onnx",  # the default CPU inference backend (exported once per checkpoint, cached)
+        "onnxruntime",
     ],
     extras_require={
         "train": ["tensorboard", "tqdm", "matplotlib"],
         "synth": ["moderngl"],
-        "export": ["onnx", "onnxruntime"],
+        "export": [],  # kept for compatibility: onnx / onnxruntime are core dependencies now
         "dev": ["pytest", "ruff"],
         # peer baselines for docs/RESULTS.md only; mediapipe pulls opencv-contrib-python 5, which
         # replaces the headless 4.x cv2: install it in its own venv (see README, Results)
@@ -54,6 +56,7 @@ setup(
             "head-pose-eval=head_pose_ros.train.evaluate:main",
             "head-pose-bench=head_pose_ros.cli.bench:main",
             "head-pose-export=head_pose_ros.cli.export:main",
+            "head-pose-video=head_pose_ros.video:main",
         ],
     },
 )

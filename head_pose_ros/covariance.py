@@ -172,3 +172,18 @@ def calibrate(
     d["calibrated"] = True
     d["calibration_note"] = note or f"fitted on {e.shape[0]} samples, 1-sigma target {target:.4f}"
     return CovarianceParams.from_dict(d)
+
+
+def sanitize_covariance(cov: np.ndarray, floor: float = 1e-12) -> np.ndarray:
+    """Symmetric positive-definite 6x6: symmetrise, clip eigenvalues to ``floor``; NaN -> large
+    (1e6 on the diagonal: "unknown")."""
+    c = np.asarray(cov, np.float64).reshape(6, 6)
+    if not np.all(np.isfinite(c)):
+        return np.eye(6) * 1e6
+    c = 0.5 * (c + c.T)
+    w, v = np.linalg.eigh(c)
+    if w.min() > floor:
+        return c
+    w = np.maximum(w, max(floor, 1e-9 * max(float(w.max()), floor)))
+    c = (v * w) @ v.T
+    return 0.5 * (c + c.T)

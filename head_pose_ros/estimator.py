@@ -14,6 +14,7 @@ Geometry conventions: :mod:`head_pose_ros.geometry`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,6 +78,10 @@ class HeadPoseEstimator:
             the 68-landmark extent.
         covariance: covariance constants (default: from checkpoint metadata, else uncalibrated).
         metadata: checkpoint info (kept for reference, e.g. by the node's log).
+
+    Attributes:
+        backend: ``"torch"`` here; :meth:`from_checkpoint` can run the model in ONNX Runtime
+            instead (``"onnxruntime"``, :mod:`head_pose_ros.backends`).
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class HeadPoseEstimator:
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        self.backend = "torch"
         self.detector = detector
         self.crop_scale = float(crop_scale)
         self.crop_offset_y = float(crop_offset_y)
@@ -109,14 +115,42 @@ class HeadPoseEstimator:
         path: str | os.PathLike,
         device: str | torch.device = "cpu",
         detector: Detector | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
+        onnx_cache_dir: str | os.PathLike | None = None,
         **kwargs,
     ) -> HeadPoseEstimator:
         """Load a safetensors checkpoint (:func:`head_pose_ros.checkpoint.load_checkpoint`;
-        raises ``CheckpointError`` for a missing / corrupt / mismatched file)."""
+        raises ``CheckpointError`` for a missing / corrupt / mismatched file).
+
+        Args:
+            backend: ``"torch"``, ``"onnxruntime"`` (CPU only: the checkpoint's ONNX graph,
+                exported once and cached, :mod:`head_pose_ros.backends`) or ``"auto"``
+                (onnxruntime on the CPU when installed, else torch; an export that fails falls
+                back to torch with a ``RuntimeWarning``). The choice is ``self.backend``.
+            threads: ONNX Runtime intra-op threads (default ``torch.get_num_threads()``).
+            onnx_cache_dir: ONNX graph cache (default :func:`backends.default_cache_dir`).
+        Raises:
+            ValueError: unknown ``backend``.
+            BackendError: ``"onnxruntime"`` on a GPU device, without onnxruntime / onnx, or
+                its export failed (checked before the checkpoint is read where possible).
+        """
+        from head_pose_ros.backends import BackendError, load_onnxruntime_model, resolve_backend
         from head_pose_ros.checkpoint import load_checkpoint
 
+        chosen = resolve_backend(backend, device)
         model, info = load_checkpoint(path, device="cpu")
-        return cls(model, device=device, detector=detector, metadata=info, **kwargs)
+        est = cls(model, device=device, detector=detector, metadata=info, **kwargs)
+        if chosen == "onnxruntime":
+            try:
+                est.model = load_onnxruntime_model(model, path, threads, onnx_cache_dir)
+                est.backend = "onnxruntime"
+            except BackendError as exc:
+                if str(backend).strip().lower() != "auto":
+                    raise
+                warnings.warn(f"backend 'auto': {exc}; running the model in torch instead",
+                              RuntimeWarning, stacklevel=2)
+        return est
 
     # ------------------------------------------------------------------ preprocessing
     def _crop(

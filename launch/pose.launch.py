@@ -8,6 +8,8 @@ Arguments:
   image        image topic the node subscribes to (remaps `image`)
   camera_info  CameraInfo topic (remaps `camera_info`)
   device       inference device: cpu, cuda, cuda:0, ... (overrides the params file)
+  backend      inference backend: auto, torch, onnxruntime (CPU only) (overrides the params
+               file)
   namespace    namespace of the started nodes
   demo         true: also start head_pose_demo, which publishes the built-in input on the
                node's image/camera_info topics (no camera needed)
@@ -38,6 +40,7 @@ def generate_launch_description() -> LaunchDescription:
     image = LaunchConfiguration("image")
     camera_info = LaunchConfiguration("camera_info")
     device = LaunchConfiguration("device")
+    backend = LaunchConfiguration("backend")
     namespace = LaunchConfiguration("namespace")
     demo = LaunchConfiguration("demo")
     use_rviz = LaunchConfiguration("use_rviz")
@@ -57,6 +60,11 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             "device", default_value="cpu", description="inference device (cpu, cuda, cuda:0)"
+        ),
+        DeclareLaunchArgument(
+            "backend",
+            default_value="auto",
+            description="inference backend (auto, torch, onnxruntime: CPU only)",
         ),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
         DeclareLaunchArgument(
@@ -93,7 +101,7 @@ def generate_launch_description() -> LaunchDescription:
         executable="head_pose_node",
         name="head_pose_node",
         namespace=namespace,
-        parameters=[params_file, {"device": device, "weights": weights}],
+        parameters=[params_file, {"device": device, "backend": backend, "weights": weights}],
         remappings=remappings,
         output="screen",
         emulate_tty=True,

@@ -6,10 +6,13 @@
 # 2. calibrates the covariance of the trained checkpoint on wild_calib and writes the shipped
 #    model weights/head_pose_trg.safetensors (fp16) with the fitted scales, reporting the
 #    1-sigma / 2-sigma coverage on selfie_test and robot_test;
-# 3. evaluates the shipped model on selfie_test, robot_test and the real AFLW2000 subset;
+# 3. evaluates the shipped model on selfie_test, robot_test and the real AFLW2000 subset, and
+#    tracks the two people of the real video two_faces_1080p.mp4 (coverage, jitter raw vs
+#    filtered, contact sheet docs/results/video_sheet.jpg, overlay video in outputs/);
 # 4. runs the MediaPipe peers on the same AFLW2000 subset (own venv .venv-peers: mediapipe pulls
 #    opencv-contrib-python, which would replace the project's headless OpenCV);
-# 5. writes docs/results/*.json and docs/RESULTS.md.
+# 5. writes docs/results/*.json and docs/RESULTS.md (the ablation table comes from
+#    docs/results/ablation/, written by scripts/ablation.sh).
 # Without an argument it re-evaluates the shipped model (step 2 is skipped).
 set -euo pipefail
 # shellcheck source=scripts/env_preamble.sh
@@ -45,6 +48,13 @@ for set in selfie_test robot_test; do
 done
 head-pose-eval --weights "$SHIPPED" --data "$SHARED/real/aflw2000_subset64" --format aflw2000 \
   --json "$OUT/aflw2000.json"
+head-pose-eval --weights "$SHIPPED" --data "$SHARED/real/aflw2000_subset64" --format aflw2000 \
+  --boxes detector --detector "$SHARED/detector/face_detection_yunet_2023mar.onnx" \
+  --json "$OUT/aflw2000_detector.json"
+head-pose-video --video "$SHARED/real/two_faces_1080p.mp4" --weights "$SHIPPED" \
+  --yunet "$SHARED/detector/face_detection_yunet_2023mar.onnx" --json "$OUT/video.json" \
+  --sheet "$OUT/video_sheet.jpg" --plot "$OUT/video_poses.png" \
+  --overlay "$REPO/outputs/two_faces_overlay.mp4"
 
 PEERS="$REPO/.venv-peers"
 if [ ! -x "$PEERS/bin/python" ]; then

@@ -8,15 +8,21 @@
 - ``@pytest.mark.ros`` tests (and the ``ros`` fixture / :func:`require_ros`) need the built colcon
   workspace (``source env.sh``). Without it they skip with a reason, except under ``CI`` (any
   value but ``""``/``0``/``false``), where they FAIL: CI can never silently skip the ROS tests.
+- ONNX graph cache: ``XDG_CACHE_HOME`` points to a fresh temporary directory per pytest
+  process (the estimator's ``backend='auto'`` exports graphs there; tests never write to the
+  user's ``~/.cache``), inherited by the node processes the tests start.
 - Thread limits: ``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)`` once torch is imported
   (torch is never imported here, so tests that do not need it stay fast).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+_CACHE = tempfile.mkdtemp(prefix="head_pose_test_cache_")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 
 def _drop_source_tree_from_sys_path() -> None:

@@ -6,16 +6,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from head_pose_ros.covariance import sanitize_covariance
+from head_pose_ros.frames import FACE_FROM_HEAD, GAZE_FROM_HEAD, eye_midpoint, rep155_frames
 from head_pose_ros.geometry import quaternion_to_matrix
-from head_pose_ros.ros.conversions import (
-    FACE_FROM_HEAD,
-    GAZE_FROM_HEAD,
-    eye_midpoint,
-    pose_msg,
-    rep155_frames,
-    sanitize_covariance,
-    transform_msg,
-)
+from head_pose_ros.ros.conversions import pose_msg, transform_msg
 
 
 def test_fixed_rotations_are_proper():

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from head_pose_ros.pipeline import TrackedHead
 from head_pose_ros.ros.node import (
     FrameMailbox,
     HeadPoseNode,
     StartupError,
-    _Person,
     _problem_key,
     resolve_device,
 )
@@ -50,7 +50,7 @@ def test_mailbox_wakes_the_worker_and_closes():
 
 
 def _person(pid, box, z):
-    return _Person(pid, 1, np.eye(3), np.array([0.0, 0.0, z]), np.eye(6),
+    return TrackedHead(pid, 1, np.eye(3), np.array([0.0, 0.0, z]), np.eye(6),
                    SimpleNamespace(box=np.array(box, float)))
 
 

@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def test_defaults_are_valid():
     cfg = validate({})
     assert isinstance(cfg, NodeConfig)
-    assert cfg.detector == "auto" and cfg.device == "cpu"
+    assert cfg.detector == "auto" and cfg.device == "cpu" and cfg.backend == "auto"
 
 
 def test_yaml_file_lists_every_parameter_with_the_defaults():
@@ -44,6 +44,8 @@ def test_every_parameter_is_described():
     [
         ({"device": "gpu"}, "'device' = 'gpu' must be 'cpu', 'cuda' or 'cuda:<index>'"),
         ({"detector": "hog"}, "'detector' = 'hog' is not one of"),
+        ({"backend": "tensorrt"},
+         "'backend' = 'tensorrt' is not one of ['auto', 'torch', 'onnxruntime']"),
         ({"detector": "yunet"}, "'yunet_model' is empty but detector is 'yunet'"),
         ({"detect_every_n": 0}, "'detect_every_n' = 0 is outside [1, 1000]"),
         ({"detection_score_threshold": 1.5}, "'detection_score_threshold' = 1.5 is outside"),
@@ -65,9 +67,10 @@ def test_all_problems_reported_together_and_lenient_spellings():
     msg = str(ei.value)
     assert "detector" in msg and "max_faces" in msg and "filter" in msg
     cfg = validate({"detection_score_threshold": 1, "image_is_rectified": True,
-                    "primary_person": "CLOSEST", "device": "cuda:1"})
+                    "primary_person": "CLOSEST", "device": "cuda:1", "backend": "Torch"})
     assert cfg.detection_score_threshold == 1.0 and cfg.image_is_rectified == "true"
     assert cfg.primary_person == "closest" and cfg.device == "cuda:1"
+    assert cfg.backend == "torch"
 
 
 @pytest.mark.ros
@@ -87,6 +90,9 @@ def test_declared_on_a_real_node_with_descriptors():
         assert d.read_only and d.integer_range[0].from_value == 1 and "follow" in d.description
         d = node.describe_parameter("detector")
         assert "one of: auto, yunet, cascade" in d.additional_constraints
+        d = node.describe_parameter("backend")
+        assert d.read_only and "one of: auto, torch, onnxruntime" in d.additional_constraints
+        assert "onnxruntime" in d.description
         node.destroy_node()
         bad = rclpy.create_node("params_probe2", parameter_overrides=[
             Parameter("detect_every_n", value=0), Parameter("device", value="tpu")])

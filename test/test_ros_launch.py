@@ -14,8 +14,8 @@ import pytest
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "pose.launch.py"
 ARGUMENTS = {
-    "params_file", "image", "camera_info", "device", "namespace", "demo", "use_rviz", "weights",
-    "video", "large_images",
+    "params_file", "image", "camera_info", "device", "backend", "namespace", "demo", "use_rviz",
+    "weights", "video", "large_images",
 }
 
 

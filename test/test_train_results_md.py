@@ -26,3 +26,36 @@ def test_render_reads_every_figure_from_the_json(tmp_path) -> None:
     assert "| 61/61 | 7.25 | 6.50 | 4.75 | 6.17 | 11.50 |" in text
     assert "| robot_test | 400 | 68.3 / 95.4 |" in text and "robot_test.json" not in text
     assert "no coverage.json" not in text
+
+
+def _rot_summary(mae_r: float) -> dict:
+    return {"mae_yaw": mae_r, "mae_pitch": mae_r, "mae_roll": mae_r, "mae_r": mae_r,
+            "ge": 2 * mae_r, "n": 60}
+
+
+def test_detector_row_ablation_table_and_video_section(tmp_path) -> None:
+    (tmp_path / "aflw2000_detector.json").write_text(json.dumps(
+        {"n": 61, "n_detected": 60, "detected": _rot_summary(5.5),
+         "misses_as_zero": _rot_summary(6.25)}))
+    abl = tmp_path / "ablation"
+    abl.mkdir()
+    for exp, seed, v in (("selfie", 0, 10.0), ("selfie", 1, 12.0), ("ablation_direct_T", 0, 300.0)):
+        for s in ("selfie_val", "robot_val"):
+            (abl / f"{exp}_s{seed}.{s}.json").write_text(json.dumps(
+                {"mae_r": v, "ge": v, "mae_t": v, "add": v}))
+    stats = {k: {"median": 1.5, "mean": 2.0, "p95": 4.0, "n": 10}
+             for k in ("rot_step_deg", "trans_step_mm", "rot_accel_deg", "trans_accel_mm")}
+    person = {"frames_reported": 148, "first_frame": 2, "last_frame": 149, "gaps": 0,
+              "mean_distance_m": 3.25, "raw": stats, "filtered": stats,
+              "lag_rot_deg": stats["rot_step_deg"], "lag_trans_mm": stats["trans_step_mm"]}
+    (tmp_path / "video.json").write_text(json.dumps(
+        {"video": "two.mp4", "frames": 150, "width": 1920, "height": 1080, "fps": 29.97,
+         "focal_px": 3000.0, "track_ids": [1, 2], "frames_with_n_estimates": {"2": 150},
+         "frames_with_n_reported": {"0": 2, "2": 148}, "people": {"1": person}}))
+    text = results_md.render(tmp_path)
+    assert "| 60/61 | 5.50 | 5.50 | 5.50 | 5.50 | 11.00 | 6.25 / 12.50 |" in text
+    trg = next(line for line in text.splitlines() if line.startswith("| 3 iterations (TRG)"))
+    assert trg.startswith("| 3 iterations (TRG) (2) | 11.00 (10.00/12.00) |")
+    assert "| T predicted directly (1) | 300.00 |" in text
+    assert "2 faces: 150" in text and "0: 2, 2: 148" in text
+    assert "| id 1 | 2-149 (148) | 0 | 3.25 | 1.50 / 4.00 -> 1.50 / 4.00 |" in text

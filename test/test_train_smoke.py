@@ -71,6 +71,7 @@ def test_train_resume_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert train_main(args[:-2] + ["run.max_steps=5", "run.batch_size=4"]) == 0
     log = capsys.readouterr().out
     assert "resumed from" in log and "at step 3" in log
+    assert "step 4 epoch" in log and "step 5 epoch" in log  # progress off: one line per log
     st2 = torch.load(out / "last_state.pt", weights_only=True)
     assert st2["step"] == 5
     assert int(st2["optimizer"]["state"][0]["step"]) == 5

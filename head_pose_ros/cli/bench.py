@@ -15,7 +15,9 @@ Sections (each timed with warm-up, then the median and 90th percentile over repe
    - ``compile``: ``torch.compile`` (inductor) of the channels-last model, run in a child process
      under a time box (``--compile-timeout``), skipped with the reason if it fails or overruns;
    - ``onnxruntime``: the ``head-pose-export`` graph in ONNX Runtime's CPU EP, all graph
-     optimisations, intra-op threads = ``--threads``;
+     optimisations, intra-op threads = ``--threads``; the graph is the one the estimator's
+     onnxruntime backend caches (:mod:`head_pose_ros.backends`; with ``--weights`` in the user's
+     cache, for the random-init model in a temporary one);
    - CUDA only (``--device cuda``): ``fp16_autocast`` / ``bf16_autocast`` (channels-last) and
      ``cuda_graph_fp16`` (a CUDA graph of the fp16 channels-last forward per batch size).
 
@@ -25,11 +27,14 @@ Sections (each timed with warm-up, then the median and 90th percentile over repe
    1920x1080. Frames are built by tiling a real face photo (the LFPW image of the shared data) on
    a plain background. Variants (interleaved frame by frame): ``eager_fp32`` = the shipped
    estimator (baseline), ``per_face_loop`` = the same called once per face (what batching buys),
-   ``onnxruntime`` (CPU) / ``fp16_autocast`` (CUDA) = the estimator with that model swapped in.
+   ``onnxruntime`` (CPU) = the node's backend path, ``HeadPoseEstimator.from_checkpoint(...,
+   backend="onnxruntime")``, ``fp16_autocast`` (CUDA) = the estimator with that model swapped in.
    The estimates of each variant are compared with the baseline's.
 
 3. **node**: image-in to pose-out latency through DDS: starts the node executable (if the ROS
-   workspace is built and sourced) with YuNet and ``detect_every_n:=1``, publishes a 1-face image
+   workspace is built and sourced) with YuNet, ``detect_every_n:=1`` and an explicit ``backend``
+   (on the CPU once with ``onnxruntime`` and once with ``torch``; the backend the node logged at
+   start is recorded), publishes a 1-face image
    + camera info, waits for the ``heads`` message with that stamp, repeats. Both sides use the
    package's Fast DDS profile ``config/fastdds_large_images.xml`` (32 MB shared-memory segment;
    with the built-in transports most 0.9 MB best-effort images were lost here);
@@ -67,7 +72,6 @@ from head_pose_ros.cli.export import (
     OUTPUT_NAMES,
     ExportWrapper,
     example_inputs,
-    export_onnx,
     load_model,
     ort_session,
 )
@@ -352,6 +356,24 @@ def _compile_worker(conn: Any, spec: ModelSpec, batches: list[int], warmup: int,
         conn.close()
 
 
+@contextlib.contextmanager
+def _spawn_safe_main() -> Any:
+    """Let ``spawn`` children start from a console script: a child re-runs ``__main__`` from its
+    path unless ``__main__.__spec__`` names a module; the ``head-pose-bench`` script's
+    ``__main__`` has no spec (and calls ``main()`` again). Point it at this module meanwhile."""
+    import importlib.util
+
+    main_mod = sys.modules["__main__"]
+    if getattr(main_mod, "__spec__", None) is not None:
+        yield
+        return
+    main_mod.__spec__ = importlib.util.find_spec(__name__)
+    try:
+        yield
+    finally:
+        main_mod.__spec__ = None
+
+
 def run_compile_variant(spec: ModelSpec, batches: list[int], warmup: int, repeats: int,
                         threads: int, device: str, check_batch: int, timeout_s: float
                         ) -> dict[str, Any]:
@@ -363,7 +385,8 @@ def run_compile_variant(spec: ModelSpec, batches: list[int], warmup: int, repeat
     try:
         proc = ctx.Process(target=_compile_worker, args=(child, spec, batches, warmup, repeats,
                                                          threads, device, check_batch))
-        proc.start()
+        with _spawn_safe_main():
+            proc.start()
     finally:
         if old is None:
             os.environ.pop("TORCHINDUCTOR_COMPILE_THREADS", None)
@@ -494,27 +517,6 @@ def run_end_to_end(estimators: dict[str, Any], detector: Any, shared_data: Path,
     return out
 
 
-class OrtTRGAdapter:
-    """Duck-types the part of :class:`TRG` that ``HeadPoseEstimator.predict`` calls, backed by
-    an ONNX Runtime session of the exported graph (``rot6d`` rebuilt from ``R``'s first two
-    columns, exact for a Gram-Schmidt output)."""
-
-    def __init__(self, session: Any, config: Any) -> None:
-        self.session = session
-        self.config = config
-
-    def __call__(self, image: torch.Tensor, K_crop: torch.Tensor, bbox_info: torch.Tensor,
-                 box: torch.Tensor, K: torch.Tensor) -> dict[str, Any]:
-        feeds = {n: a.detach().cpu().float().contiguous().numpy() for n, a in
-                 zip(("image", "K_crop", "bbox_info", "box", "K"),
-                     (image, K_crop, bbox_info, box, K), strict=True)}
-        R, T, corr, verts, vimg, lm = (torch.from_numpy(x) for x in
-                                       self.session.run(list(OUTPUT_NAMES), feeds))
-        rot6d = torch.cat([R[:, :, 0], R[:, :, 1]], dim=-1)
-        return {"rot6d": [rot6d], "R": [R], "T": [T], "correction": [corr],
-                "vertices": [verts], "vertices_img": [vimg], "landmarks68": lm}
-
-
 class AutocastModel:
     """Duck-typed TRG for ``HeadPoseEstimator``: the model under CUDA autocast (fp16/bf16),
     outputs cast back to float32, NHWC input."""
@@ -544,21 +546,22 @@ class PerFaceLoop:
         return out
 
 
-def estimator_variants(model: torch.nn.Module, device: str, onnx_path: Path | None
+def estimator_variants(model: torch.nn.Module, device: str, checkpoint: Path | None = None,
+                       threads: int | None = None, onnx_cache_dir: Path | None = None
                        ) -> dict[str, Any]:
     """The shipped estimator (baseline: eager fp32, all faces of a frame in one batch; its crops
     are already NHWC in memory, so a channels-last model changes nothing there), the same
-    estimator called per face, and the estimator with the ONNX Runtime graph swapped in."""
+    estimator called per face, and on the CPU with a ``checkpoint`` (the file ``model`` was
+    loaded from) the node's ONNX Runtime backend: ``HeadPoseEstimator.from_checkpoint(...,
+    backend="onnxruntime")``, graph from the cache (:mod:`head_pose_ros.backends`)."""
     from head_pose_ros.estimator import HeadPoseEstimator
 
     base = HeadPoseEstimator(model, device=device)
     out: dict[str, Any] = {BASELINE: base, "per_face_loop": PerFaceLoop(base)}
-    if device == "cpu" and onnx_path is not None:
-        ort_est = HeadPoseEstimator(model, device=device)
-        ort_est.model = OrtTRGAdapter(ort_session(onnx_path, threads=torch.get_num_threads(),
-                                                  allow_spinning=False),
-                                      model.config)
-        out["onnxruntime"] = ort_est
+    if device == "cpu" and checkpoint is not None:
+        out["onnxruntime"] = HeadPoseEstimator.from_checkpoint(
+            checkpoint, device="cpu", backend="onnxruntime", threads=threads,
+            onnx_cache_dir=onnx_cache_dir)
     if device == "cuda":
         half = HeadPoseEstimator(model, device=device)
         half.model = AutocastModel(copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -669,10 +672,14 @@ def format_report(rep: dict[str, Any]) -> str:
     lines.append("")
     if "skipped" in node:
         lines.append(f"NODE (DDS image -> heads): skipped: {node['skipped']}")
-    else:
-        for case, r in node.items():
+    for want, run in node.get("runs", {}).items():
+        if "skipped" in run:
+            lines.append(f"NODE (DDS image -> heads) backend:={want}: skipped: {run['skipped']}")
+            continue
+        for case, r in run.items():
             if isinstance(r, dict) and "median_ms" in r:
-                lines.append(f"NODE (DDS image -> heads) {case}: median {r['median_ms']:.1f} ms, "
+                lines.append(f"NODE (DDS image -> heads) backend:={want} (ran "
+                             f"{run.get('backend')}) {case}: median {r['median_ms']:.1f} ms, "
                              f"p90 {r['p90_ms']:.1f} ms, {r['n']} frames")
     return "\n".join(lines)
 
@@ -709,6 +716,11 @@ def format_markdown(rep: dict[str, Any]) -> str:
             + " | " + " | ".join(f"{r['speedup'][f'batch_{b}']:.2f}" for b in batches)
             + f" | {r[f'batch_{batches[-1]}']['faces_per_s']:.1f} | {d['R']:.1e} / "
               f"{d['T']:.1e} / {d['landmarks68']:.1e} | {'yes' if r['equivalent'] else 'NO'} |")
+    graph = rep.get("onnx_graph")
+    if graph:
+        out += ["", "ONNX graph of the `onnxruntime` rows (the estimator backend's cache): "
+                + (f"exported in {graph['export_s']:.1f} s" if graph["export_s"] is not None
+                   else "from the cache") + "."]
     comp = rep["model_only"].get("compile", {})
     if "compile_s" in comp:
         out += ["", "torch.compile time per input shape (s): " + ", ".join(
@@ -741,14 +753,21 @@ def format_markdown(rep: dict[str, Any]) -> str:
     out.append("")
     if "skipped" in node:
         out.append(f"Node over DDS: skipped ({node['skipped']}).")
-    else:
-        out += [f"Node over DDS (image published -> `heads` received; {node['transport']}):",
-                "", "| frame | median ms | p90 ms | frames | unanswered (warm-up / timed) |",
-                "|---|---|---|---|---|"]
-        for case, r in node.items():
+    runs = node.get("runs", {})
+    if runs:
+        transport = next((r["transport"] for r in runs.values() if "transport" in r), "-")
+        out += [f"Node over DDS (image published -> `heads` received; {transport}):",
+                "", "| backend (logged by the node) | frame | median ms | p90 ms | frames | "
+                "unanswered (warm-up / timed) |", "|---|---|---|---|---|---|"]
+    for want, run in runs.items():
+        if "skipped" in run:
+            out.append(f"| {want} | skipped: {run['skipped']} |")
+            continue
+        for case, r in run.items():
             if isinstance(r, dict) and "median_ms" in r:
-                out.append(f"| {case} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['n']} | "
-                           f"{r['unanswered_warmup']} / {r['unanswered_timed']} |")
+                out.append(f"| {want} ({run.get('backend')}) | {case} | {r['median_ms']:.1f} | "
+                           f"{r['p90_ms']:.1f} | {r['n']} | {r['unanswered_warmup']} / "
+                           f"{r['unanswered_timed']} |")
     return "\n".join(out) + "\n"
 
 
@@ -807,11 +826,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     import tempfile
 
     tmp = tempfile.TemporaryDirectory(prefix="head_pose_bench_")
+    checkpoint, xdg_cache = bench_checkpoint(args.weights, model, Path(tmp.name))
     onnx_path: Path | None = None
     skip = set(args.skip or [])
     if device == "cpu" and "onnxruntime" not in skip:
-        try:
-            onnx_path = export_onnx(model, Path(tmp.name) / "trg.onnx")
+        from head_pose_ros.backends import cached_onnx_graph
+
+        try:  # the graph the estimator's onnxruntime backend (section 2, the node) loads too
+            graph = cached_onnx_graph(model, checkpoint, _onnx_cache_dir(xdg_cache))
+            onnx_path = graph.path
+            rep["onnx_graph"] = {"path": str(graph.path), "export_s": graph.export_s}
         except Exception as exc:  # reported in the table
             rep.setdefault("notes", []).append(f"ONNX export failed: {exc}")
 
@@ -846,22 +870,44 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     rep["model_only"] = results
 
     # ---- 2. end to end
-    rep["end_to_end"] = _end_to_end(args, model, device, onnx_path, shared, warmup, repeats, quick)
+    rep["end_to_end"] = _end_to_end(args, model, device, checkpoint, xdg_cache, shared, warmup,
+                                    repeats, quick, threads)
 
     # ---- 3. node over DDS
     if args.no_node:
         rep["node"] = {"skipped": "--no-node"}
     else:
-        rep["node"] = bench_node(args, model, shared, quick)
+        rep["node"] = node_section(args, model, shared, quick, checkpoint, xdg_cache)
     tmp.cleanup()
     with contextlib.suppress(OSError):
         rep["machine"]["load_avg_at_end"] = list(os.getloadavg())
     return rep
 
 
+def bench_checkpoint(weights: str | None, model: torch.nn.Module, tmp: Path
+                     ) -> tuple[Path, Path | None]:
+    """The checkpoint file of the benchmarked model (the node and the estimator's ONNX Runtime
+    backend load a file) and the ``XDG_CACHE_HOME`` for its ONNX graph: ``--weights`` and the
+    user's cache (None: what the node uses), or the random-init model saved under ``tmp`` with
+    a cache under ``tmp`` (a throw-away graph does not go to the user's cache)."""
+    if weights:
+        return Path(weights), None
+    from head_pose_ros.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp / "random_init.safetensors", model,
+                           meta={"note": "random init, benchmark only"})
+    return path, tmp / "xdg_cache"
+
+
+def _onnx_cache_dir(xdg_cache: Path | None) -> Path | None:
+    from head_pose_ros.backends import CACHE_SUBDIR
+
+    return None if xdg_cache is None else xdg_cache.joinpath(*CACHE_SUBDIR)
+
+
 def _end_to_end(args: argparse.Namespace, model: torch.nn.Module, device: str,
-                onnx_path: Path | None, shared: Path, warmup: int, repeats: int, quick: bool
-                ) -> dict[str, Any]:
+                checkpoint: Path | None, xdg_cache: Path | None, shared: Path, warmup: int,
+                repeats: int, quick: bool, threads: int | None = None) -> dict[str, Any]:
     if args.no_e2e:
         return {"skipped": "--no-e2e"}
     if not (shared / "real" / "lfpw_image_0010").is_dir():
@@ -880,9 +926,21 @@ def _end_to_end(args: argparse.Namespace, model: torch.nn.Module, device: str,
         detector = YuNetDetector(yunet)
     else:
         det_note = f"given boxes (YuNet model not found at {yunet})"
-    ests = estimator_variants(model, device, onnx_path)
-    ests = {k: v for k, v in ests.items() if k not in set(args.skip or [])}
+    from head_pose_ros.backends import BackendError
+
     out: dict[str, Any] = {"detector": det_note, "variants": {}}
+    want_ort = "onnxruntime" not in set(args.skip or [])
+    try:
+        ests = estimator_variants(model, device, checkpoint if want_ort else None, threads,
+                                  _onnx_cache_dir(xdg_cache))
+    except BackendError as exc:  # reported, the other variants still run
+        out["onnxruntime_backend"] = {"skipped": str(exc)}
+        ests = estimator_variants(model, device)
+    ests = {k: v for k, v in ests.items() if k not in set(args.skip or [])}
+    if "onnxruntime" in ests:
+        graph = ests["onnxruntime"].model.graph
+        out["onnxruntime_backend"] = {"backend": ests["onnxruntime"].backend,
+                                      "graph": str(graph.path), "export_s": graph.export_s}
     sizes = ["640x480"] if quick else list(FRAME_SIZES)
     faces = [1, 4]
     e_warm, e_rep = (1, 3) if quick else (max(2, warmup // 2), max(10, repeats // 2))
@@ -919,9 +977,38 @@ def _find_node_executable() -> Path | None:
     return None
 
 
-def bench_node(args: argparse.Namespace, model: torch.nn.Module, shared: Path, quick: bool
-               ) -> dict[str, Any]:
-    """Image-in to ``heads``-out latency of the node executable over DDS (loopback)."""
+def node_backends(args: argparse.Namespace) -> list[str]:
+    """Backends the node section measures: onnxruntime and torch on the CPU (onnxruntime only
+    when installed and not ``--skip``-ped), torch on CUDA."""
+    from head_pose_ros.backends import onnxruntime_unavailable
+
+    if args.device == "cpu" and "onnxruntime" not in set(args.skip or []) \
+            and onnxruntime_unavailable() is None:
+        return ["onnxruntime", "torch"]
+    return ["torch"]
+
+
+def node_section(args: argparse.Namespace, model: torch.nn.Module, shared: Path, quick: bool,
+                 checkpoint: Path | None = None, xdg_cache: Path | None = None
+                 ) -> dict[str, Any]:
+    """:func:`bench_node` once per backend of :func:`node_backends`: ``{"runs": {backend:
+    result}}``, or ``{"skipped": reason}`` when no run could start for the same reason."""
+    runs = {b: bench_node(args, model, shared, quick, backend=b, checkpoint=checkpoint,
+                          xdg_cache=xdg_cache) for b in node_backends(args)}
+    reasons = {r.get("skipped") for r in runs.values()}
+    if len(reasons) == 1 and None not in reasons:
+        return {"skipped": reasons.pop()}
+    return {"runs": runs}
+
+
+def bench_node(args: argparse.Namespace, model: torch.nn.Module, shared: Path, quick: bool,
+               backend: str = "auto", checkpoint: Path | None = None,
+               xdg_cache: Path | None = None) -> dict[str, Any]:
+    """Image-in to ``heads``-out latency of the node executable over DDS (loopback), started
+    with ``backend:=<backend>`` on ``checkpoint`` (default ``--weights``, else ``model`` saved to
+    a temporary file) and ``XDG_CACHE_HOME=<xdg_cache>`` (its ONNX graph cache; default: the
+    user's, or a temporary one for the random-init model saved here).
+    ``result["backend"]`` is the backend the node logged at start."""
     try:
         import rclpy  # noqa: F401
 
@@ -938,14 +1025,18 @@ def bench_node(args: argparse.Namespace, model: torch.nn.Module, shared: Path, q
     if not (shared / "real" / "lfpw_image_0010").is_dir():
         return {"skipped": "no face photo in the shared data"}
     try:
-        return _bench_node(args, model, exe, yunet, shared, quick)
+        return _bench_node(args, model, exe, yunet, shared, quick, backend, checkpoint,
+                           xdg_cache)
     except Exception as exc:  # a failing optional section is reported, not fatal
         return {"skipped": f"node benchmark failed: {type(exc).__name__}: {exc}"}
 
 
 def _bench_node(args: argparse.Namespace, model: torch.nn.Module, exe: Path, yunet: Path,
-                shared: Path, quick: bool) -> dict[str, Any]:
+                shared: Path, quick: bool, backend: str = "auto",
+                checkpoint: Path | None = None, xdg_cache: Path | None = None
+                ) -> dict[str, Any]:
     import random
+    import re
     import signal
     import subprocess
     import tempfile
@@ -962,12 +1053,13 @@ def _bench_node(args: argparse.Namespace, model: torch.nn.Module, exe: Path, yun
     proc: subprocess.Popen | None = None
     log = None
     try:
-        weights = args.weights
+        weights = str(checkpoint) if checkpoint else args.weights
         if not weights:
             from head_pose_ros.checkpoint import save_checkpoint
 
             weights = str(save_checkpoint(Path(tmp.name) / "random_init.safetensors", model,
                                           meta={"note": "random init, benchmark only"}))
+            xdg_cache = xdg_cache or Path(tmp.name) / "xdg_cache"  # throw-away graph
         # our environment is the child's too (rclpy reads it at init, below); restored at the end
         os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -984,8 +1076,11 @@ def _bench_node(args: argparse.Namespace, model: torch.nn.Module, exe: Path, yun
             transport = f"Fast DDS profile {prof}"
         env = dict(os.environ)
         env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+        if xdg_cache is not None:
+            env["XDG_CACHE_HOME"] = str(xdg_cache)
         cmd = [sys.executable, str(exe), "--ros-args", "-p", f"weights:={weights}",
-               "-p", f"device:={args.device}", "-p", "detector:=yunet",
+               "-p", f"device:={args.device}", "-p", f"backend:={backend}",
+               "-p", "detector:=yunet",
                "-p", f"yunet_model:={yunet}", "-p", "detect_every_n:=1"]
         log = open(Path(tmp.name) / "node.log", "w+")  # noqa: SIM115 (closed below)
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -995,7 +1090,7 @@ def _bench_node(args: argparse.Namespace, model: torch.nn.Module, exe: Path, yun
         retry_s = 2.0
         result: dict[str, Any] = {
             "command": " ".join(cmd[1:]), "domain_id": env["ROS_DOMAIN_ID"],
-            "transport": transport,
+            "transport": transport, "backend_requested": backend,
             "rmw": env.get("RMW_IMPLEMENTATION", "default (rmw_fastrtps_cpp)")}
         rclpy.init()
         node = rclpy.create_node("head_pose_bench")
@@ -1019,6 +1114,10 @@ def _bench_node(args: argparse.Namespace, model: torch.nn.Module, exe: Path, yun
             settle = time.monotonic() + 1.0  # let the reverse direction match too
             while time.monotonic() < settle:
                 rclpy.spin_once(node, timeout_sec=0.05)
+            log.flush()
+            log.seek(0)
+            started = re.search(r"inference backend: (\w+)", log.read())
+            result["backend"] = started.group(1) if started else None
             if pub_img.get_subscription_count() != 1 or node.count_publishers("heads") != 1:
                 raise RuntimeError(f"another node shares ROS_DOMAIN_ID {env['ROS_DOMAIN_ID']}: "
                                    "set ROS_DOMAIN_ID to a free domain")

@@ -1,30 +1,7 @@
-"""FaceEstimate -> ROS messages, and the REP-155 frames built on the head frame.
+"""FaceEstimate -> ROS messages (poses, transforms, HeadPose).
 
-Head frame (DESIGN.md section 3, the frame of the ARKit 1220 face model): x towards the
-subject's left ear, y towards the chin, z from the face into the head. A pose (R, T) maps head
-to camera coordinates: ``X_cam = R @ X_head + T``.
-
-REP-155 frames, as fixed rotations of the head frame (columns = the new frame's axes written in
-head coordinates) and an origin between the eyes:
-
-``face_<id>``: x out of the face (forward) = -z_head; z to the top of the head = -y_head;
-y = z cross x = (-y_head) x (-z_head) = y_head x z_head = x_head (the subject's left)::
-
-    FACE_FROM_HEAD = [[0, 1, 0],      columns: x_face = (0, 0, -1), y_face = (1, 0, 0),
-                      [0, 0, -1],                  z_face = (0, -1, 0)   (det = +1)
-                      [-1, 0, 0]]
-
-``gaze_<id>``: camera-like axes of a "camera" the person looks through: z along the gaze (out of
-the face) = -z_head, x to the person's right = -x_head, y down = towards the chin = y_head;
-x cross y = (-x_head) x y_head = -z_head = z (right-handed)::
-
-    GAZE_FROM_HEAD = diag(-1, 1, -1)
-
-TRG estimates head pose, not eye gaze: the gaze frame is the head's forward direction.
-Origin of both: the midpoint of the two eye centres, each eye centre being the mean of the six
-68-landmark eye-contour vertices (iBUG indices 36-41 = the subject's right eye, 42-47 = left eye)
-of the estimated dense face in the head frame. The camera -> frame transform is then
-``R_c = R @ FROM_HEAD``, ``t_c = R @ origin_head + T``.
+Frames and conventions: :mod:`head_pose_ros.frames` (REP-155 face / gaze frames) and
+:mod:`head_pose_ros.geometry`.
 """
 
 from __future__ import annotations
@@ -42,60 +19,15 @@ from geometry_msgs.msg import (
     Vector3,
 )
 
+from head_pose_ros.frames import HEAD_FORWARD
 from head_pose_ros.geometry import matrix_to_quaternion
 
 __all__ = [
-    "FACE_FROM_HEAD",
-    "GAZE_FROM_HEAD",
-    "eye_midpoint",
-    "rep155_frames",
-    "sanitize_covariance",
     "pose_msg",
     "pose_with_covariance_msg",
     "transform_msg",
     "head_pose_msg",
 ]
-
-FACE_FROM_HEAD = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
-GAZE_FROM_HEAD = np.diag([-1.0, 1.0, -1.0])
-HEAD_FORWARD = np.array([0.0, 0.0, -1.0])  # out of the face, head frame
-
-RIGHT_EYE_68 = np.arange(36, 42)
-LEFT_EYE_68 = np.arange(42, 48)
-
-
-def eye_midpoint(vertices_head: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
-    """Midpoint between the eye centres (head frame, m) from the dense vertices ``(V, 3)``
-    and the 68-landmark vertex ids ``(68,)``."""
-    v = np.asarray(vertices_head, np.float64)
-    lm = np.asarray(landmarks68).reshape(-1)
-    right = v[lm[RIGHT_EYE_68]].mean(axis=0)
-    left = v[lm[LEFT_EYE_68]].mean(axis=0)
-    return (right + left) / 2.0
-
-
-def rep155_frames(rot: np.ndarray, trans: np.ndarray, origin_head: np.ndarray
-                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Camera -> face / gaze transforms ``{'face': (R, t), 'gaze': (R, t)}`` for a head pose."""
-    rot = np.asarray(rot, np.float64)
-    t = rot @ np.asarray(origin_head, np.float64) + np.asarray(trans, np.float64)
-    return {"face": (rot @ FACE_FROM_HEAD, t), "gaze": (rot @ GAZE_FROM_HEAD, t.copy())}
-
-
-def sanitize_covariance(cov: np.ndarray, floor: float = 1e-12) -> np.ndarray:
-    """Symmetric positive-definite 6x6: symmetrise, clip eigenvalues to ``floor``; NaN -> large
-    (1e6 on the diagonal: "unknown")."""
-    c = np.asarray(cov, np.float64).reshape(6, 6)
-    if not np.all(np.isfinite(c)):
-        return np.eye(6) * 1e6
-    c = 0.5 * (c + c.T)
-    w, v = np.linalg.eigh(c)
-    if w.min() > floor:
-        return c
-    w = np.maximum(w, max(floor, 1e-9 * max(float(w.max()), floor)))
-    c = (v * w) @ v.T
-    return 0.5 * (c + c.T)
-
 
 def pose_msg(rot: np.ndarray, trans: np.ndarray) -> Pose:
     q = matrix_to_quaternion(np.asarray(rot, np.float64))  # x, y, z, w

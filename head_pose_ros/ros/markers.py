@@ -12,7 +12,6 @@ a person is lost the node sends an explicit DELETE for all its markers (:func:`d
 
 from __future__ import annotations
 
-import colorsys
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,8 @@ from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker
 
+from head_pose_ros.overlay import person_rgb
+
 __all__ = ["NAMESPACES", "person_color", "person_markers", "delete_markers", "axis_marker_id"]
 
 NAMESPACES = ("mesh", "landmarks", "axes", "text")
@@ -28,10 +29,9 @@ AXIS_LENGTH = 0.08
 
 
 def person_color(person_id: int, alpha: float = 0.8) -> ColorRGBA:
-    """A distinct, stable colour per id (golden-ratio hue steps)."""
-    h = (int(person_id) * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.95)
-    return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
+    """The person's colour (:func:`head_pose_ros.overlay.person_rgb`) as a ColorRGBA."""
+    r, g, b = person_rgb(person_id)
+    return ColorRGBA(r=r, g=g, b=b, a=float(alpha))
 
 
 def _duration(seconds: float) -> Duration:

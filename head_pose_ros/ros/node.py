@@ -25,20 +25,14 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from head_pose_ros.detection import (
-    DetectionScheduler,
-    FaceDetections,
-    LandmarkFollower,
-    create_detector,
-    estimator_boxes,
-)
+from head_pose_ros.detection import create_detector
 from head_pose_ros.image_encoding import ImageEncodingError, bgr_to_image_fields, image_msg_to_bgr
+from head_pose_ros.pipeline import HeadPosePipeline, PipelineConfig, TrackedHead
 from head_pose_ros.ros.camera import (
     CameraInfoBuffer,
     CameraInfoError,
@@ -46,7 +40,6 @@ from head_pose_ros.ros.camera import (
     stamp_to_sec,
 )
 from head_pose_ros.ros.params import NodeConfig, ParameterError
-from head_pose_ros.tracking import FaceTracker, PoseFilter
 
 __all__ = ["HeadPoseNode", "StartupError", "FrameMailbox", "main", "resolve_device",
            "load_estimator"]
@@ -107,8 +100,15 @@ def resolve_device(device: str, allow_cpu_fallback: bool, warn) -> str:
     raise StartupError(why + ". Set device:=cpu, or allow_cpu_fallback:=true to fall back.")
 
 
-def load_estimator(weights: str, device: str):
-    """Load the TRG estimator, or raise :class:`StartupError` with a clear message."""
+def load_estimator(weights: str, device: str, backend: str = "auto", warn=None):
+    """Load the TRG estimator on ``backend`` (parameter 'backend': auto, torch, onnxruntime;
+    :mod:`head_pose_ros.backends`), or raise :class:`StartupError` with a clear message.
+
+    ``warn``: logger for the warnings of the load (e.g. a corrupt cached ONNX graph exported
+    again, or 'auto' falling back to torch); default: Python warnings.
+    """
+    import warnings
+
     from head_pose_ros.ros.params import DEFAULT_WEIGHTS_NAME
 
     if not weights:
@@ -121,27 +121,28 @@ def load_estimator(weights: str, device: str):
     if not p.is_file():
         raise StartupError(f"model weights not found: '{weights}' (parameter 'weights')")
     try:
+        from head_pose_ros.backends import BackendError, resolve_backend
         from head_pose_ros.estimator import HeadPoseEstimator
     except ImportError as exc:
         raise StartupError(f"the estimator cannot be imported: {exc}") from exc
     try:
-        return HeadPoseEstimator.from_checkpoint(str(p), device=device)
+        resolve_backend(backend, device)  # before the checkpoint is read: fail fast
+    except (BackendError, ValueError) as exc:
+        raise StartupError(f"parameter 'backend' = '{backend}': {exc}") from exc
+    try:
+        with warnings.catch_warnings(record=warn is not None) as caught:
+            if warn is not None:
+                warnings.simplefilter("always")
+            est = HeadPoseEstimator.from_checkpoint(str(p), device=device, backend=backend)
+    except BackendError as exc:  # the ONNX export / ONNX Runtime load failed
+        raise StartupError(f"parameter 'backend' = '{backend}': {exc}") from exc
     except Exception as exc:  # corrupt file, wrong format, shape mismatch ...
         raise StartupError(
             f"cannot load model weights '{weights}': {type(exc).__name__}: {exc}"
         ) from exc
-
-
-@dataclass
-class _Person:
-    """One person to publish for one frame (pose already filtered)."""
-
-    person_id: int
-    frames_seen: int
-    rot: np.ndarray
-    trans: np.ndarray
-    cov: np.ndarray
-    est: Any  # FaceEstimate
+    for w in caught or ():
+        warn(str(w.message))
+    return est
 
 
 def _problem_key(prefix: str, exc: Exception) -> str:
@@ -174,11 +175,8 @@ class HeadPoseNode:
         self._infos = CameraInfoBuffer(maxlen=16)
         self._info_cond = threading.Condition()
         self._mailbox = FrameMailbox()
-        self._follower = LandmarkFollower()
-        self._scheduler = DetectionScheduler(cfg.detect_every_n)
-        self._tracker = FaceTracker(min_hits=cfg.tracker_min_hits,
-                                    max_misses=cfg.tracker_max_misses,
-                                    max_center_distance=cfg.tracker_max_center_distance)
+        self.pipeline = HeadPosePipeline(estimator, detector,
+                                         PipelineConfig.from_object(cfg))
         self._stats_lock = threading.Lock()
         self._stats = {"processed": 0, "skipped": 0, "faces": 0, "errors": 0,
                        "detector_runs": 0}
@@ -240,7 +238,10 @@ class HeadPoseNode:
         if kind == "cascade" and cfg.detector == "auto":
             log.info("detector 'auto': yunet_model is empty, using the OpenCV Haar cascade "
                      "(frontal faces only); set yunet_model for YuNet")
-        estimator = load_estimator(cfg.weights, device)
+        estimator = load_estimator(cfg.weights, device, cfg.backend, log.warning)
+        from head_pose_ros.backends import describe_backend
+
+        log.info(describe_backend(estimator))
         return cls(node, cfg, estimator, detector)
 
     def shutdown(self) -> None:
@@ -347,97 +348,23 @@ class HeadPoseNode:
         for key, text in intr.warnings:
             self._once_log("intr:" + key, "warning", text)
 
-        dets = self._detect(image)
-        if len(dets) == 0:
-            estimates = []
-        else:
-            estimates = list(self.estimator.predict(image, intr.K, dets.as_array(),
-                                                    dist_coeffs=intr.dist,
-                                                    intrinsics_guessed=not intr.calibrated))
-        self._follower.update([self._follow_points(e, intr) for e in estimates],
-                              np.array([float(e.score) for e in estimates]), (w, h))
-        people, removed = self._people(estimates, stamp_to_sec(msg.header.stamp))
-        if not estimates:
+        res = self.pipeline.process(image, intr.K, stamp_to_sec(msg.header.stamp),
+                                    dist=intr.dist, intrinsics_guessed=not intr.calibrated)
+        people, removed = res.people, res.removed
+        if res.n_estimates == 0:
             self._once_log("noface", "info", "no face in the image (said once)")
         self._publish(msg.header, image, intr, people, removed)
         t1 = time.monotonic()
         with self._stats_lock:
             self._stats["processed"] += 1
+            self._stats["detector_runs"] += int(res.detector_ran)
             self._stats["faces"] = len(people)
             self._latency.append(t1 - t_recv)
             self._compute.append(t1 - t0)
             self._done_times.append(t1)
 
-    def _follow_points(self, est: Any, intr) -> np.ndarray:
-        """68 landmarks in image pixels to follow a face with: the model's 3D landmarks
-        (dense vertices at the 68 ids, camera frame) projected with K (and D for a raw image),
-        or the 2D heatmap landmarks when the topology is unknown."""
-        lm_ids = getattr(self.topology, "landmarks68", None)
-        if lm_ids is None:
-            return np.asarray(est.landmarks68, np.float64)
-        import cv2
-
-        pts = np.asarray(est.vertices_cam, np.float64)[lm_ids]
-        if np.any(pts[:, 2] <= 1e-3):
-            return np.full((68, 2), np.nan)
-        dist = intr.dist if intr.dist is not None else np.zeros(5)
-        uv, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), intr.K, dist)
-        return uv.reshape(-1, 2)
-
-    def _detect(self, image: np.ndarray) -> FaceDetections:
-        """Boxes for the estimator (YuNet-like: see detection.estimator_boxes)."""
-        cfg = self.cfg
-        if self._scheduler.should_detect(self._follower):
-            dets = self.detector.detect(image)
-            with self._stats_lock:
-                self._stats["detector_runs"] += 1
-            if len(dets):
-                side = np.minimum(dets.boxes[:, 2] - dets.boxes[:, 0],
-                                  dets.boxes[:, 3] - dets.boxes[:, 1])
-                dets = dets.select(np.flatnonzero(side >= cfg.min_face_size))
-            dets = FaceDetections(estimator_boxes(dets.boxes, self.detector.kind), dets.scores,
-                                  dets.keypoints)
-        else:
-            dets = self._follower.detections()
-        return dets.limit(cfg.max_faces)
-
-    def _people(self, estimates: list[Any], stamp: float) -> tuple[list[_Person], list[int]]:
-        from head_pose_ros.ros.conversions import sanitize_covariance
-
-        cfg = self.cfg
-        out: list[_Person] = []
-        removed: list[int] = []
-        if cfg.tracking:
-            boxes = np.array([np.asarray(e.box, np.float64).reshape(4) for e in estimates])
-            upd = self._tracker.update(boxes.reshape(-1, 4))
-            removed = upd.removed
-            ids = upd.ids
-        else:
-            ids = [0] * len(estimates)
-        for e, pid in zip(estimates, ids, strict=True):
-            if pid is None:
-                continue  # tentative track: not reported yet
-            rot = np.asarray(e.R, np.float64)
-            trans = np.asarray(e.T, np.float64).reshape(3)
-            frames_seen = 1
-            if cfg.tracking:
-                track = upd.tracks[pid]
-                pf = track.data.get("filter")
-                if pf is None:
-                    pf = track.data["filter"] = PoseFilter(
-                        cfg.filter, cfg.filter_min_cutoff_t, cfg.filter_beta_t,
-                        cfg.filter_min_cutoff_r, cfg.filter_beta_r, cfg.filter_d_cutoff,
-                        cfg.filter_reset_after)
-                rot, trans = pf(stamp, rot, trans)
-                track.data["seen"] = track.data.get("seen", cfg.tracker_min_hits - 1) + 1
-                frames_seen = track.data["seen"]
-            # the estimator inflates the depth variance itself for guessed intrinsics
-            cov = np.asarray(e.covariance, np.float64).reshape(6, 6)
-            out.append(_Person(int(pid), frames_seen, rot, trans, sanitize_covariance(cov), e))
-        return out, removed
-
     # ------------------------------------------------------------------ outputs
-    def _primary(self, people: list[_Person]) -> _Person | None:
+    def _primary(self, people: list[TrackedHead]) -> TrackedHead | None:
         if not people:
             return None
         mode = self.cfg.primary_person
@@ -446,19 +373,18 @@ class HeadPoseNode:
         if mode == "closest":
             return min(people, key=lambda p: float(np.linalg.norm(p.trans)))
 
-        def area(p: _Person) -> float:
+        def area(p: TrackedHead) -> float:
             b = np.asarray(p.est.box, np.float64).reshape(4)
             return float((b[2] - b[0]) * (b[3] - b[1]))
 
         return max(people, key=area)
 
-    def _publish(self, header: Any, image: np.ndarray, intr, people: list[_Person],
+    def _publish(self, header: Any, image: np.ndarray, intr, people: list[TrackedHead],
                  removed: list[int]) -> None:
+        from head_pose_ros.frames import person_frames
         from head_pose_ros.ros.conversions import (
-            eye_midpoint,
             head_pose_msg,
             pose_with_covariance_msg,
-            rep155_frames,
             transform_msg,
         )
 
@@ -471,8 +397,7 @@ class HeadPoseNode:
         frames: dict[int, dict] = {}
         for p in people:
             vh = np.asarray(p.est.vertices_head, np.float64)
-            origin = eye_midpoint(vh, lm_ids) if lm_ids is not None else np.zeros(3)
-            frames[p.person_id] = rep155_frames(p.rot, p.trans, origin)
+            frames[p.person_id] = person_frames(p.rot, p.trans, vh, lm_ids)
             width = float(np.linalg.norm(vh[lm_ids[0]] - vh[lm_ids[16]])) if lm_ids is not None \
                 else float("nan")
             area = topo.face_area(vh) if topo is not None else float("nan")
@@ -516,34 +441,13 @@ class HeadPoseNode:
             if ma.markers:
                 self.pub_markers.publish(ma)
         if self.pub_debug is not None and self.pub_debug.get_subscription_count() > 0:
-            self._publish_debug(header, image, intr, people, frames)
+            self._publish_debug(header, image, intr, people)
 
-    def _publish_debug(self, header, image, intr, people, frames) -> None:
-        import cv2
+    def _publish_debug(self, header, image, intr, people) -> None:
+        from head_pose_ros.overlay import draw_people
 
-        from head_pose_ros.ros.markers import person_color
-
-        img = image.copy()
-        dist = intr.dist if intr.dist is not None else np.zeros(5)
-        for p in people:
-            c = person_color(p.person_id)
-            bgr = (int(c.b * 255), int(c.g * 255), int(c.r * 255))
-            b = np.asarray(p.est.box, np.float64).reshape(4)
-            cv2.rectangle(img, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), bgr, 2)
-            for u, v in np.asarray(p.est.landmarks68, np.float64).reshape(-1, 2):
-                if np.isfinite(u) and np.isfinite(v):
-                    cv2.circle(img, (int(round(u)), int(round(v))), 2, (0, 255, 255), -1)
-            rot_f, origin = frames[p.person_id]["face"]
-            if origin[2] > 1e-3:
-                pts = np.vstack([origin, origin + 0.08 * rot_f.T]).astype(np.float64)
-                uv, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), intr.K, dist)
-                uv = uv.reshape(-1, 2)
-                if np.all(np.isfinite(uv)) and np.all(np.abs(uv) < 1e5):
-                    o = tuple(int(x) for x in uv[0])
-                    for k, col in enumerate(((0, 0, 255), (0, 255, 0), (255, 0, 0))):
-                        cv2.line(img, o, tuple(int(x) for x in uv[k + 1]), col, 2)
-            cv2.putText(img, f"id {p.person_id}", (int(b[0]), max(12, int(b[1]) - 4)),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.5, bgr, 1, cv2.LINE_AA)
+        img = draw_people(image, people, intr.K, intr.dist,
+                          getattr(self.topology, "landmarks68", None))
         f = bgr_to_image_fields(img, "bgr8")
         m = self._msg["Image"]()
         m.header = header
@@ -574,7 +478,8 @@ class HeadPoseNode:
         s = self.stats()
         st = DiagnosticStatus()
         st.name = f"{self.node.get_name()}: head pose pipeline"
-        st.hardware_id = str(getattr(self.estimator, "device", self.cfg.device))
+        st.hardware_id = (f"{getattr(self.estimator, 'device', self.cfg.device)} "
+                          f"({getattr(self.estimator, 'backend', 'torch')})")
         if s["processed"] == 0:
             st.level, st.message = DiagnosticStatus.WARN, "no image processed yet"
         elif s["output_rate_hz"] == 0:

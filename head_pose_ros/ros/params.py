@@ -44,6 +44,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("allow_cpu_fallback", False,
               "If CUDA is requested but not available: true = run on the CPU with a warning, "
               "false = refuse to start."),
+    ParamSpec("backend", "auto",
+              "Inference backend: 'torch', 'onnxruntime' (CPU only, needs the onnxruntime and "
+              "onnx packages; the model's ONNX graph is exported once, at the first start, into "
+              "${XDG_CACHE_HOME:-~/.cache}/head_pose_ros/onnx; faster than torch on a CPU) or "
+              "'auto' (onnxruntime on the CPU when installed, else torch). The node logs the "
+              "backend it runs at start.", choices=("auto", "torch", "onnxruntime")),
     ParamSpec("weights", "",
               "Path of the trained TRG checkpoint (.safetensors). Empty = the package's "
               f"default model share/{PACKAGE}/weights/{DEFAULT_WEIGHTS_NAME} if installed. "
@@ -140,6 +146,7 @@ class NodeConfig:
 
     device: str
     allow_cpu_fallback: bool
+    backend: str
     weights: str
     detector: str
     yunet_model: str

@@ -3,24 +3,34 @@
 Usage::
 
     head-pose-eval --weights W.safetensors --data PATH
-        [--format synthetic|synth_stream|arkitface|biwi|aflw2000] [--json OUT] [--plots DIR]
-        [--device cpu|cuda] [--batch-size 32] [--workers 2] [--limit N]
+        [--format synthetic|synth_stream|arkitface|biwi|aflw2000] [--boxes protocol|detector]
+        [--detector YUNET.onnx] [--json OUT] [--plots DIR] [--device cpu|cuda]
+        [--batch-size 32] [--workers 2] [--limit N]
 
-Box source (stated in the JSON as ``box_source``):
-- ``synthetic`` (a ``head-pose-synth`` directory), ``synth_stream`` (``--data PRESET``, rendered
-  on the fly with ``--count``/``--seed``) and ``arkitface`` (test split): the crop box from the
-  ground-truth 68 landmarks projected from the dense mesh, x 1.5 (the training rule), and the
-  model run directly on that crop.
-- ``aflw2000``: the dataset's 68 labelled 2D landmarks x 1.5, as the AFLW2000 protocol does;
-  only rotation (AFLW Euler convention, samples beyond +-99 deg dropped and counted in
-  ``n_dropped_protocol``) and the 2D NME apply (translation is not metric).
-- ``biwi``: the estimator's own pipeline with the YuNet detector (largest face); a frame where
-  no face is found is **not dropped**: it is scored with the fallback prediction R = I,
-  T = (0, 0, 1) m and counted in ``n_missed``.
+Box source (``--boxes``; stated in the JSON as ``boxes`` and ``box_source``):
+- ``protocol`` (default; not for biwi): the model run directly on the dataset's own crop.
+  ``synthetic`` (a ``head-pose-synth`` directory), ``synth_stream`` (``--data PRESET``, rendered
+  on the fly with ``--count``/``--seed``) and ``arkitface`` (test split): the ground-truth 68
+  landmarks projected from the dense mesh, x 1.5 (the training rule). ``aflw2000``: the
+  dataset's 68 labelled 2D landmarks x 1.5, as the AFLW2000 protocol does.
+- ``detector`` (``aflw2000``; ``biwi``, where it is the only one): the node's pipeline on the
+  whole image (:func:`node_pipeline`: YuNet ``--detector``, the largest face,
+  ``HeadPoseEstimator``, no tracking). BIWI uses its calibrated ``K``; AFLW2000 has no
+  intrinsics, so the node's uncalibrated guess ``geometry.default_intrinsics(W, H)`` is used
+  (JSON ``intrinsics``). An image where no face is found is **not dropped**: it is scored with
+  the fallback prediction R = I (AFLW: (yaw, pitch, roll) = (0, 0, 0)), T = (0, 0, 1) m and
+  counted in ``n_missed``.
 A sample whose prediction is not finite is scored the same way and counted in ``n_failed``.
+``aflw2000`` (either box source): only rotation applies (AFLW Euler convention; samples beyond
++-99 deg dropped and counted in ``n_dropped_protocol``, so both box sources score the same
+images), plus the 2D NME with protocol boxes (translation is not metric).
 
 JSON keys: ``mae_yaw mae_pitch mae_roll mae_r ge mae_tx mae_ty mae_tz mae_t add lmk_median
-lmk_mean`` (degrees, mm; null where the labels do not allow) then ``n`` and extras.
+lmk_mean`` (degrees, mm; null where the labels do not allow; with ``--boxes detector`` misses
+included) then ``n`` and extras. ``--boxes detector`` adds the layout of the peers' JSON
+(:func:`head_pose_ros.peers.aflw2000.evaluate_rotations`): ``detected`` and
+``misses_as_zero`` (``mae_yaw mae_pitch mae_roll mae_r ge n`` over the faces found / over every
+image), ``n_detected`` and ``missed`` (image names).
 """
 
 from __future__ import annotations
@@ -30,7 +40,6 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +53,10 @@ from head_pose_ros.data.base import FaceDataset
 from head_pose_ros.train import metrics as hm
 
 FORMATS = ("synthetic", "synth_stream", "arkitface", "biwi", "aflw2000")
+BOX_SOURCES = ("protocol", "detector")
+DETECTOR_FORMATS = ("aflw2000", "biwi")
+"""Formats that ``--boxes detector`` supports (biwi has no protocol boxes: only that one)."""
+GT_MESH_BOXES = "GT 68 landmarks projected from the dense mesh x 1.5"
 FALLBACK_T = np.array([0.0, 0.0, 1.0])
 
 
@@ -191,50 +204,136 @@ def evaluate_dataset(model: torch.nn.Module, ds: FaceDataset, *, device: torch.d
                  convention=convention, has_translation=has_translation, extras=ex)
 
 
-def evaluate_biwi(estimator: Any, ds: Any, detector: Callable, *, limit: int = 0,
-                  progress: bool = False) -> EvalResult:
-    """BIWI through the estimator + detector (largest face); misses scored, not dropped."""
+@dataclass
+class DetectorRun:
+    """Predictions of the node's pipeline on whole images (see :func:`predict_with_detector`).
+
+    ``pred`` holds ``R`` (N, 3, 3), ``T`` (N, 3) metres and ``vertices`` (N, V, 3) head frame
+    (the fallback R = I, T = (0, 0, 1) m, template mesh where ``missed``) and the ground truth
+    ``gt_R``, ``gt_T`` (NaN where the labels have none), ``gt_has_vertices`` (all False).
+    ``gt_meshes`` are the labels' own meshes (BIWI: each subject's ``NN.obj``; None if absent).
+    """
+
+    pred: dict[str, np.ndarray]
+    missed: np.ndarray
+    names: list[str]
+    gt_meshes: list[np.ndarray | None]
+    seconds: float
+
+
+def node_pipeline(estimator: Any, detector: Any) -> Any:
+    """The node's :class:`~head_pose_ros.pipeline.HeadPosePipeline` set up for still images:
+    the detector on every image (its boxes through ``detection.estimator_boxes``, faces below
+    the node's ``min_face_size`` dropped), the largest face only, no tracking or filtering."""
+    from head_pose_ros.pipeline import HeadPosePipeline, PipelineConfig
+
+    return HeadPosePipeline(estimator, detector,
+                            PipelineConfig(detect_every_n=1, max_faces=1, tracking=False))
+
+
+def predict_with_detector(estimator: Any, ds: Any, detector: Any, *, limit: int = 0,
+                          guess_intrinsics: bool = False, progress: bool = False
+                          ) -> DetectorRun:
+    """Run detector + estimator on every whole image of ``ds`` (``load(i)`` -> RGB image).
+
+    ``guess_intrinsics``: use :func:`geometry.default_intrinsics` (the node's guess for an
+    uncalibrated camera, ``intrinsics_guessed=True``) instead of the labels' ``K``; also used
+    where the labels carry no ``K``. A face that is not found is kept with the fallback
+    prediction and flagged in ``missed``.
+    """
     n = len(ds) if not limit else min(limit, len(ds))
-    topo = ds.topology
-    R, T, V, gR, gT, meshes, missed = [], [], [], [], [], [], []
-    rng = range(n)
+    template = ds.topology.vertices.astype(np.float64)
+    pipe = node_pipeline(estimator, detector)
+    rows: dict[str, list[Any]] = {k: [] for k in ("R", "T", "vertices", "gt_R", "gt_T")}
+    missed, names, meshes = [], [], []
+    rng: Any = range(n)
     if progress:
         from tqdm import tqdm
 
-        rng = tqdm(rng, desc="biwi", leave=False)
+        rng = tqdm(rng, desc="detect+estimate", leave=False)
+    t0 = time.perf_counter()
     for i in rng:
         raw = ds.load(i)
         bgr = np.ascontiguousarray(raw.image[..., ::-1])
-        dets = detector(bgr)
-        boxes = dets.as_array() if hasattr(dets, "as_array") else np.asarray(dets)
-        est = None
-        if len(boxes):
-            area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-            res = estimator.predict(bgr, raw.labels.K, boxes=boxes[[int(np.argmax(area))]])
-            est = res[0] if res else None
+        guess = guess_intrinsics or raw.labels.K is None
+        K = geo.default_intrinsics(bgr.shape[1], bgr.shape[0]) if guess else raw.labels.K
+        pipe.reset()
+        people = pipe.process(bgr, K, stamp=float(i), intrinsics_guessed=guess).people
+        est = people[0].est if people else None
         missed.append(est is None)
-        R.append(np.eye(3) if est is None else est.R)
-        T.append(FALLBACK_T if est is None else est.T)
-        V.append(topo.vertices if est is None else est.vertices_head)
-        gR.append(raw.labels.R)
-        gT.append(raw.labels.T)
+        rows["R"].append(np.eye(3) if est is None else est.R)
+        rows["T"].append(FALLBACK_T if est is None else est.T)
+        rows["vertices"].append(template if est is None else est.vertices_head)
+        rows["gt_R"].append(raw.labels.R)
+        rows["gt_T"].append(np.full(3, np.nan) if raw.labels.T is None else raw.labels.T)
+        names.append(raw.name)
         meshes.append(raw.labels.vertices)
-    pred = {"R": np.array(R, np.float64), "T": np.array(T, np.float64),
-            "vertices": np.array(V, np.float64), "gt_R": np.array(gR), "gt_T": np.array(gT),
-            "gt_has_vertices": np.zeros(n, bool)}
-    extras: dict[str, Any] = {"box_source": "YuNet detector (largest face) + estimator"}
-    if all(m is not None for m in meshes) and meshes:
-        res = score(pred, triangles=topo.triangles, template=topo.vertices.astype(np.float64),
-                    missed=np.array(missed), extras=extras)
-        # ADD on each subject's own neutral mesh (different topology per subject)
-        res.errors["add"] = np.array([
-            hm.add_mm(pred["R"][i], pred["T"][i], pred["gt_R"][i], pred["gt_T"][i],
-                      meshes[i])[0] for i in range(n)])
+    pred = {k: np.array(v, np.float64) for k, v in rows.items()}
+    pred["gt_has_vertices"] = np.zeros(n, bool)
+    return DetectorRun(pred, np.array(missed, bool), names, meshes,
+                       round(time.perf_counter() - t0, 2))
+
+
+def detection_summary(errors: dict[str, np.ndarray], missed: np.ndarray,
+                      names: list[str]) -> dict[str, Any]:
+    """Rotation figures in the layout of the peers' JSON
+    (:func:`head_pose_ros.peers.aflw2000.evaluate_rotations`): ``detected`` (faces found only)
+    and ``misses_as_zero`` (every sample, a miss scored as R = I), each with ``mae_yaw
+    mae_pitch mae_roll mae_r ge n`` (degrees; None when empty), then ``n_detected`` and
+    ``missed`` (sample names)."""
+    keys = ("mae_yaw", "mae_pitch", "mae_roll", "mae_r", "ge", "n")
+
+    def subset(mask: np.ndarray) -> dict[str, Any]:
+        if not mask.any():
+            return {k: (0 if k == "n" else None) for k in keys}
+        s = hm.summarise({k: errors[k][mask] for k in ("yaw", "pitch", "roll", "ge")})
+        return {k: s[k] for k in keys}
+
+    return {"detected": subset(~missed), "misses_as_zero": subset(np.ones_like(missed)),
+            "n_detected": int((~missed).sum()),
+            "missed": [nm for nm, m in zip(names, missed, strict=True) if m]}
+
+
+def evaluate_with_detector(estimator: Any, ds: Any, detector: Any, *, convention: str = "trg",
+                           has_translation: bool = True, guess_intrinsics: bool = False,
+                           limit: int = 0, extras: dict | None = None,
+                           progress: bool = False) -> EvalResult:
+    """Whole images through the node's detector + estimator (largest face); misses scored
+    with the fallback (R = I, T = (0, 0, 1) m), not dropped, and counted in ``n_missed``.
+
+    The summary also has :func:`detection_summary`'s keys. With translation, ADD is computed
+    on each sample's own ground-truth mesh when every sample has one (BIWI's subject meshes,
+    another topology than ours), else ``add_note`` says why it is missing.
+    """
+    run = predict_with_detector(estimator, ds, detector, limit=limit,
+                                guess_intrinsics=guess_intrinsics, progress=progress)
+    kind = getattr(detector, "kind", "")
+    name = {"yunet": "YuNet", "cascade": "Haar cascade"}.get(kind, kind or "face")
+    ex: dict[str, Any] = {"box_source": f"{name} detector (largest face) + estimator",
+                          "seconds": run.seconds}
+    meshes_ok = bool(run.gt_meshes) and all(m is not None for m in run.gt_meshes)
+    if has_translation and not meshes_ok:
+        ex["add_note"] = "no ground-truth mesh for every sample (BIWI: NN.obj): ADD not computed"
+    ex.update(extras or {})
+    topo = ds.topology
+    res = score(run.pred, triangles=topo.triangles, template=topo.vertices.astype(np.float64),
+                convention=convention, has_translation=has_translation, missed=run.missed,
+                extras=ex)
+    if has_translation and meshes_ok:
+        p = run.pred  # score() put the fallback into the missed rows
+        res.errors["add"] = np.array([hm.add_mm(p["R"][i], p["T"][i], p["gt_R"][i],
+                                                p["gt_T"][i], m)[0]
+                                      for i, m in enumerate(run.gt_meshes)])
         res.summary["add"] = float(np.mean(res.errors["add"]))
-        return res
-    extras["add_note"] = "no subject meshes (NN.obj): ADD not computed"
-    return score(pred, triangles=topo.triangles, template=topo.vertices.astype(np.float64),
-                 missed=np.array(missed), extras=extras)
+    res.summary.update(detection_summary(res.errors, run.missed, run.names))
+    return res
+
+
+def evaluate_biwi(estimator: Any, ds: Any, detector: Any, *, limit: int = 0,
+                  progress: bool = False) -> EvalResult:
+    """BIWI through the node's detector + estimator (largest face, the calibrated ``K``);
+    misses scored, not dropped; ADD on each subject's own mesh."""
+    return evaluate_with_detector(estimator, ds, detector, limit=limit, progress=progress)
 
 
 # ----------------------------------------------------------------------------- plots
@@ -314,7 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--split", default="test", help="ARKitFace split (test)")
     ap.add_argument("--count", type=int, default=256, help="synth_stream: number of samples")
     ap.add_argument("--seed", type=int, default=12345, help="synth_stream: seed")
-    ap.add_argument("--detector", default="", help="biwi: YuNet ONNX path (default: shared)")
+    ap.add_argument("--boxes", default=None, choices=BOX_SOURCES,
+                    help="protocol: the dataset's own crop rule (default; not for biwi); "
+                         "detector: YuNet on the whole image + the node's estimator "
+                         "(aflw2000, biwi; the default for biwi)")
+    ap.add_argument("--detector", default="",
+                    help="--boxes detector: YuNet ONNX path (default: shared data)")
     ap.add_argument("--progress", action="store_true")
     return ap
 
@@ -337,61 +441,90 @@ class _Limited(FaceDataset):
         return self._inner.load(index)
 
 
+def resolve_boxes(fmt: str, boxes: str | None = None) -> str:
+    """The box source for ``--format fmt --boxes boxes`` (None = the format's default).
+
+    Raises:
+        ValueError: a combination that does not exist (the message says which do).
+    """
+    boxes = boxes or ("detector" if fmt == "biwi" else "protocol")
+    if boxes not in BOX_SOURCES:
+        raise ValueError(f"--boxes {boxes!r}: use one of {', '.join(BOX_SOURCES)}")
+    if boxes == "detector" and fmt not in DETECTOR_FORMATS:
+        raise ValueError(f"--boxes detector is not available for --format {fmt} "
+                         f"(only {', '.join(DETECTOR_FORMATS)})")
+    if boxes == "protocol" and fmt == "biwi":
+        raise ValueError("--format biwi has no protocol boxes: use --boxes detector (default)")
+    return boxes
+
+
+def _protocol_dataset(fmt: str, args: argparse.Namespace, topo: Any, size: dict[str, int],
+                      extras: dict[str, Any]) -> tuple[FaceDataset, str, bool, str]:
+    """The dataset of ``fmt`` (AFLW protocol drops written into ``extras``) -> (dataset,
+    rotation convention, has translation, its protocol box source; '' for biwi)."""
+    if fmt == "synthetic":
+        from head_pose_ros.data.synthetic import SynthNpzDataset
+
+        return SynthNpzDataset(args.data, topo, **size), "trg", True, GT_MESH_BOXES
+    if fmt == "synth_stream":
+        from head_pose_ros.data.synthetic import SynthStreamDataset
+
+        extras["seed"] = args.seed
+        return SynthStreamDataset(str(args.data), topo, seed=args.seed, length=args.count,
+                                  **size), "trg", True, GT_MESH_BOXES
+    if fmt == "arkitface":
+        from head_pose_ros.data.public import ARKitFaceDataset
+
+        return (ARKitFaceDataset(args.data, topo, split=args.split, **size), "trg", True,
+                GT_MESH_BOXES)
+    if fmt == "biwi":
+        from head_pose_ros.data.public import BIWIDataset
+
+        return BIWIDataset(args.data, topo, **size), "trg", True, ""
+    from head_pose_ros.data.public import AFLW2000Dataset
+
+    ds = AFLW2000Dataset(args.data, topo, **size)
+    extras["n_dropped_protocol"] = len(ds.dropped)
+    extras["dropped_protocol"] = ds.dropped
+    return ds, "aflw", False, "the dataset's 68 labelled 2D landmarks x 1.5 (protocol)"
+
+
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:
     from head_pose_ros.checkpoint import load_checkpoint
 
+    fmt = args.format
+    boxes = resolve_boxes(fmt, args.boxes)
     device = resolve_device(args.device)
     model, info = load_checkpoint(args.weights, device=device)
-    topo = model.topology()
-    size = {"out_size": model.config.input_size}
-    fmt = args.format
     extras: dict[str, Any] = {"format": fmt, "data": str(args.data),
-                              "weights": str(args.weights)}
-    if fmt == "biwi":
-        from head_pose_ros.data.public import BIWIDataset
-        from head_pose_ros.detection import YuNetDetector
+                              "weights": str(args.weights), "boxes": boxes}
+    ds, conv, has_t, protocol_boxes = _protocol_dataset(
+        fmt, args, model.topology(), {"out_size": model.config.input_size}, extras)
+    ds = _limit(ds, args.limit)
+    if boxes == "detector":
+        from head_pose_ros.detection import create_detector
         from head_pose_ros.estimator import HeadPoseEstimator
         from head_pose_ros.topology import default_shared_data
 
-        ds = BIWIDataset(args.data, topo, **size)
         onnx = args.detector or str(default_shared_data() / "detector" /
                                     "face_detection_yunet_2023mar.onnx")
+        extras["detector"] = onnx
+        guess = fmt == "aflw2000"
+        if guess:
+            extras["intrinsics"] = ("none in the dataset: geometry.default_intrinsics(W, H), "
+                                    "f = W + H, principal point at the image centre (the "
+                                    "node's uncalibrated guess)")
         est = HeadPoseEstimator(model, device=device, metadata=info)
-        res = evaluate_biwi(est, ds, YuNetDetector(onnx), limit=args.limit,
-                            progress=args.progress)
-        res.summary.update(extras)
+        res = evaluate_with_detector(est, ds, create_detector("yunet", onnx),
+                                     convention=conv, has_translation=has_t,
+                                     guess_intrinsics=guess, extras=extras,
+                                     progress=args.progress)
     else:
-        has_t, conv = True, "trg"
-        if fmt == "synthetic":
-            from head_pose_ros.data.synthetic import SynthNpzDataset
-
-            ds = SynthNpzDataset(args.data, topo, **size)
-            extras["box_source"] = "GT 68 landmarks projected from the dense mesh x 1.5"
-        elif fmt == "synth_stream":
-            from head_pose_ros.data.synthetic import SynthStreamDataset
-
-            ds = SynthStreamDataset(str(args.data), topo, seed=args.seed, length=args.count,
-                                    **size)
-            extras["box_source"] = "GT 68 landmarks projected from the dense mesh x 1.5"
-            extras["seed"] = args.seed
-        elif fmt == "arkitface":
-            from head_pose_ros.data.public import ARKitFaceDataset
-
-            ds = ARKitFaceDataset(args.data, topo, split=args.split, **size)
-            extras["box_source"] = "GT 68 landmarks projected from the dense mesh x 1.5"
-        else:  # aflw2000
-            from head_pose_ros.data.public import AFLW2000Dataset
-
-            ds = AFLW2000Dataset(args.data, topo, **size)
-            has_t, conv = False, "aflw"
-            extras["box_source"] = "the dataset's 68 labelled 2D landmarks x 1.5 (protocol)"
-            extras["n_dropped_protocol"] = len(ds.dropped)
-            extras["dropped_protocol"] = ds.dropped
-        ds = _limit(ds, args.limit)
+        extras["box_source"] = protocol_boxes
         res = evaluate_dataset(model, ds, device=device, batch_size=args.batch_size,
                                workers=args.workers, convention=conv, has_translation=has_t,
                                extras=extras, progress=args.progress)
-    print(hm.format_table(res.summary, title=f"{fmt}: {args.data}"))
+    print(hm.format_table(res.summary, title=f"{fmt} ({boxes} boxes): {args.data}"))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(_jsonable(res.summary), indent=2) + "\n")
@@ -408,6 +541,8 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
             return conv(v.item())
         if isinstance(v, (list, tuple)):
             return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
         return v
 
     return {k: conv(v) for k, v in d.items()}

@@ -289,6 +289,10 @@ def train(cfg_dc: DictConfig) -> dict[str, Any]:
                 interval.update(t=now, wait=0.0, n=0)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", step=step,
                                 it_s=f"{n_int / max(span, 1e-9):.2f}")
+                if di.is_main and not cfg.run.progress:  # logs and CI: a plain line instead
+                    print(f"step {step} epoch {epoch} loss {float(loss.detach()):.4f} "
+                          f"lr {opt.param_groups[0]['lr']:.2e} {step_s:.3f} s/step "
+                          f"(data wait {wait_s:.3f} s)", flush=True)
             if writer is not None and step % max(1, cfg.run.log_every) == 0:
                 writer.add_scalar("loss/total", float(loss.detach()), step)
                 for k, v in terms.items():

@@ -1,0 +1,195 @@
+"""Per-frame pipeline of the node, without ROS: detect (or follow) -> estimate -> track -> filter.
+
+The ROS node (:mod:`head_pose_ros.ros.node`) and the offline video tool
+(:mod:`head_pose_ros.video`) run this same class, so what the video evaluation measures is what
+the node publishes.
+
+One frame::
+
+    boxes   = detector(image)                 every ``detect_every_n`` frames, else the boxes
+              or follower.detections()        of the faces followed from the previous frame
+    faces   = estimator.predict(image, K, boxes, dist)      (one batched forward pass)
+    ids     = tracker.update(face boxes)      Hungarian matching; tentative tracks are hidden
+    R, T    = PoseFilter per track            One-Euro on SE(3) (``filter = 'none'``: raw)
+
+Poses follow :mod:`head_pose_ros.geometry`: ``X_cam = R @ X_head + T`` in the optical frame of
+the image, metres. Stamps are seconds (any monotonic clock; the filter uses differences).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+from head_pose_ros.covariance import sanitize_covariance
+from head_pose_ros.detection import (
+    DetectionScheduler,
+    FaceDetections,
+    LandmarkFollower,
+    estimator_boxes,
+)
+from head_pose_ros.tracking import FaceTracker, PoseFilter
+
+
+@dataclass
+class PipelineConfig:
+    """Tracking / filtering settings (the node's parameters of the same names)."""
+
+    detect_every_n: int = 1
+    min_face_size: float = 24.0
+    max_faces: int = 8
+    tracking: bool = True
+    tracker_min_hits: int = 3
+    tracker_max_misses: int = 5
+    tracker_max_center_distance: float = 1.0
+    filter: str = "one_euro"
+    filter_min_cutoff_t: float = 0.5
+    filter_beta_t: float = 10.0
+    filter_min_cutoff_r: float = 0.5
+    filter_beta_r: float = 0.5
+    filter_d_cutoff: float = 1.0
+    filter_reset_after: float = 0.5
+
+    @classmethod
+    def from_object(cls, obj: Any) -> PipelineConfig:
+        """The fields of ``obj`` (e.g. the node's ``NodeConfig``) with these names."""
+        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls)})
+
+
+@dataclass
+class TrackedHead:
+    """One person in one frame.
+
+    Attributes:
+        person_id: track id (never reused); 0 for every face when tracking is off.
+        frames_seen: frames in which this track's face was found, including this one and
+            the tentative frames before the track was confirmed.
+        rot, trans: filtered pose (raw when tracking or filtering is off).
+        cov: (6, 6) symmetric positive-definite covariance (x, y, z, rotX, rotY, rotZ).
+        est: the unfiltered :class:`head_pose_ros.estimator.FaceEstimate`.
+    """
+
+    person_id: int
+    frames_seen: int
+    rot: np.ndarray
+    trans: np.ndarray
+    cov: np.ndarray
+    est: Any
+
+
+@dataclass
+class FrameResult:
+    """What :meth:`HeadPosePipeline.process` found in one frame."""
+
+    people: list[TrackedHead]
+    removed: list[int] = field(default_factory=list)  # track ids that ended in this frame
+    n_estimates: int = 0  # faces estimated, tentative tracks included
+    detector_ran: bool = False
+
+
+class HeadPosePipeline:
+    """Stateful per-camera pipeline (one instance per image stream; not thread-safe).
+
+    Args:
+        estimator: a :class:`head_pose_ros.estimator.HeadPoseEstimator` (or duck type with
+            ``predict(image, K, boxes, dist_coeffs=, intrinsics_guessed=)`` and ``topology``).
+        detector: a detector of :mod:`head_pose_ros.detection` (``detect(image)``, ``kind``).
+        cfg: :class:`PipelineConfig`.
+    """
+
+    def __init__(self, estimator: Any, detector: Any, cfg: PipelineConfig | None = None) -> None:
+        self.estimator = estimator
+        self.detector = detector
+        self.cfg = cfg or PipelineConfig()
+        self.topology = getattr(estimator, "topology", None)
+        self.follower = LandmarkFollower()
+        self.scheduler = DetectionScheduler(self.cfg.detect_every_n)
+        self.tracker = FaceTracker(min_hits=self.cfg.tracker_min_hits,
+                                   max_misses=self.cfg.tracker_max_misses,
+                                   max_center_distance=self.cfg.tracker_max_center_distance)
+
+    def reset(self) -> list[int]:
+        """Forget every face (e.g. after a camera switch); returns the ids that ended."""
+        self.follower.reset()
+        self.scheduler = DetectionScheduler(self.cfg.detect_every_n)
+        return self.tracker.reset()
+
+    def process(self, image: np.ndarray, K: np.ndarray, stamp: float,  # noqa: N803
+                dist: np.ndarray | None = None, intrinsics_guessed: bool = False
+                ) -> FrameResult:
+        """Run one frame. ``image`` (H, W, 3) uint8 BGR, ``K`` (3, 3) its intrinsics, ``dist``
+        OpenCV distortion coefficients of a raw image (None: rectified), ``stamp`` in s."""
+        h, w = image.shape[:2]
+        dets, ran = self._detect(image)
+        estimates = [] if len(dets) == 0 else list(self.estimator.predict(
+            image, K, dets.as_array(), dist_coeffs=dist, intrinsics_guessed=intrinsics_guessed))
+        self.follower.update([self._follow_points(e, K, dist) for e in estimates],
+                             np.array([float(e.score) for e in estimates]), (w, h))
+        people, removed = self._track(estimates, stamp)
+        return FrameResult(people, removed, len(estimates), ran)
+
+    # ------------------------------------------------------------------ steps
+    def _detect(self, image: np.ndarray) -> tuple[FaceDetections, bool]:
+        """Boxes for the estimator (YuNet-like: see detection.estimator_boxes)."""
+        ran = self.scheduler.should_detect(self.follower)
+        if ran:
+            dets = self.detector.detect(image)
+            if len(dets):
+                side = np.minimum(dets.boxes[:, 2] - dets.boxes[:, 0],
+                                  dets.boxes[:, 3] - dets.boxes[:, 1])
+                dets = dets.select(np.flatnonzero(side >= self.cfg.min_face_size))
+            dets = FaceDetections(estimator_boxes(dets.boxes, self.detector.kind), dets.scores,
+                                  dets.keypoints)
+        else:
+            dets = self.follower.detections()
+        return dets.limit(self.cfg.max_faces), ran
+
+    def _follow_points(self, est: Any, K: np.ndarray, dist: np.ndarray | None  # noqa: N803
+                       ) -> np.ndarray:
+        """68 landmarks in image pixels to follow a face with: the model's 3D landmarks
+        (dense vertices at the 68 ids, camera frame) projected with K (and D for a raw image),
+        or the 2D heatmap landmarks when the topology is unknown."""
+        lm_ids = getattr(self.topology, "landmarks68", None)
+        if lm_ids is None:
+            return np.asarray(est.landmarks68, np.float64)
+        pts = np.asarray(est.vertices_cam, np.float64)[lm_ids]
+        if np.any(pts[:, 2] <= 1e-3):
+            return np.full((68, 2), np.nan)
+        uv, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), np.asarray(K, np.float64),
+                                  np.zeros(5) if dist is None else dist)
+        return uv.reshape(-1, 2)
+
+    def _track(self, estimates: list[Any], stamp: float) -> tuple[list[TrackedHead], list[int]]:
+        cfg = self.cfg
+        removed: list[int] = []
+        if cfg.tracking:
+            boxes = np.array([np.asarray(e.box, np.float64).reshape(4) for e in estimates])
+            upd = self.tracker.update(boxes.reshape(-1, 4))
+            removed, ids = upd.removed, upd.ids
+        else:
+            ids = [0] * len(estimates)
+        out: list[TrackedHead] = []
+        for e, pid in zip(estimates, ids, strict=True):
+            if pid is None:
+                continue  # tentative track: not reported yet
+            rot = np.asarray(e.R, np.float64)
+            trans = np.asarray(e.T, np.float64).reshape(3)
+            frames_seen = 1
+            if cfg.tracking:
+                track = upd.tracks[pid]
+                pf = track.data.get("filter")
+                if pf is None:
+                    pf = track.data["filter"] = PoseFilter(
+                        cfg.filter, cfg.filter_min_cutoff_t, cfg.filter_beta_t,
+                        cfg.filter_min_cutoff_r, cfg.filter_beta_r, cfg.filter_d_cutoff,
+                        cfg.filter_reset_after)
+                rot, trans = pf(stamp, rot, trans)
+                track.data["seen"] = track.data.get("seen", cfg.tracker_min_hits - 1) + 1
+                frames_seen = track.data["seen"]
+            # the estimator inflates the depth variance itself for guessed intrinsics
+            cov = sanitize_covariance(np.asarray(e.covariance, np.float64).reshape(6, 6))
+            out.append(TrackedHead(int(pid), frames_seen, rot, trans, cov, e))
+        return out, removed

@@ -1,0 +1,117 @@
+"""The node's per-frame pipeline without ROS (detector -> estimator -> tracker -> filter), with
+a scripted detector and estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+from scripted import ScriptedDetector, ScriptedEstimator
+
+from head_pose_ros.pipeline import HeadPosePipeline, PipelineConfig
+from head_pose_ros.ros.params import PARAMS
+
+K = np.array([[600.0, 0, 319.5], [0, 600.0, 239.5], [0, 0, 1]])
+
+
+def _box(cx, cy, s=80.0):
+    return np.array([cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2])
+
+
+IMAGE = np.zeros((480, 640, 3), np.uint8)
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(Rotation.from_matrix(a.T @ b).as_rotvec()))
+
+
+def test_defaults_are_the_node_parameter_defaults():
+    specs = {p.name: p.default for p in PARAMS}
+    for name, value in vars(PipelineConfig()).items():
+        assert specs[name] == value, name
+
+
+def test_two_people_get_stable_ids_after_min_hits():
+    frames = [np.stack([_box(150 + 2 * i, 200), _box(450 - 2 * i, 220)]) for i in range(10)]
+    pipe = HeadPosePipeline(ScriptedEstimator(), ScriptedDetector(frames), PipelineConfig())
+    reported = []
+    for i in range(10):
+        res = pipe.process(IMAGE, K, stamp=i / 30)
+        assert res.n_estimates == 2 and res.detector_ran
+        reported.append(sorted(p.person_id for p in res.people))
+    assert reported[:2] == [[], []]  # tentative for tracker_min_hits - 1 frames
+    assert all(r == [1, 2] for r in reported[2:])
+    left = next(p for p in res.people if p.est.box[0] < 320)
+    assert left.frames_seen == 10  # hits, the tentative ones included
+
+
+def test_filter_smooths_rotation_and_keeps_the_raw_estimate():
+    rng = np.random.default_rng(0)
+    noise = Rotation.from_rotvec(rng.normal(0, np.radians(3), (40, 3))).as_matrix()
+    frames = [_box(320, 240)[None]] * 40
+    pipe = HeadPosePipeline(ScriptedEstimator(lambda c, f: noise[c]), ScriptedDetector(frames))
+    raw, filt = [], []
+    for i in range(40):
+        for p in pipe.process(IMAGE, K, stamp=i / 30).people:
+            raw.append(p.est.R)
+            filt.append(p.rot)
+    step_raw = np.mean([_angle(a, b) for a, b in zip(raw[:-1], raw[1:], strict=True)])
+    step_f = np.mean([_angle(a, b) for a, b in zip(filt[:-1], filt[1:], strict=True)])
+    assert step_f < 0.5 * step_raw
+    np.testing.assert_allclose(raw[-1], noise[39])  # est keeps the unfiltered pose
+
+
+def test_filter_none_publishes_the_raw_pose():
+    rot = Rotation.from_euler("y", 20, degrees=True).as_matrix()
+    pipe = HeadPosePipeline(ScriptedEstimator(lambda c, f: rot), ScriptedDetector([_box(320, 240)]),
+                            PipelineConfig(filter="none", tracker_min_hits=1))
+    p = pipe.process(IMAGE, K, stamp=0.0).people[0]
+    np.testing.assert_allclose(p.rot, rot)
+    np.testing.assert_allclose(p.trans, p.est.T)
+
+
+def test_detect_every_n_follows_faces_between_detections():
+    frames = [_box(320 + i, 240)[None] for i in range(9)]
+    det = ScriptedDetector(frames)
+    pipe = HeadPosePipeline(ScriptedEstimator(), det, PipelineConfig(detect_every_n=3))
+    ran = [pipe.process(IMAGE, K, stamp=i / 30).detector_ran for i in range(9)]
+    assert ran == [True, False, False] * 3
+    assert len(det.calls) == 3
+
+
+def test_small_faces_and_max_faces_are_dropped():
+    boxes = np.stack([_box(100, 100, 10), _box(300, 200, 100), _box(500, 200, 60),
+                      _box(200, 400, 40)])
+    pipe = HeadPosePipeline(ScriptedEstimator(), ScriptedDetector([boxes]),
+                            PipelineConfig(min_face_size=24, max_faces=2, tracking=False))
+    res = pipe.process(IMAGE, K, stamp=0.0)
+    sides = sorted(round(p.est.box[2] - p.est.box[0]) for p in res.people)
+    assert res.n_estimates == 2 and len(sides) == 2 and min(sides) >= 60 * 0.9
+    assert [p.person_id for p in res.people] == [0, 0]
+
+
+def test_reset_forgets_tracks():
+    frames = [_box(320, 240)[None]] * 6
+    pipe = HeadPosePipeline(ScriptedEstimator(), ScriptedDetector(frames),
+                            PipelineConfig(tracker_min_hits=1))
+    assert [p.person_id for p in pipe.process(IMAGE, K, 0.0).people] == [1]
+    assert pipe.reset() == [1]
+    assert [p.person_id for p in pipe.process(IMAGE, K, 0.1).people] == [2]
+
+
+@pytest.mark.parametrize("bad", [np.full((6, 6), np.nan), -np.eye(6)])
+def test_covariance_is_sanitised(bad):
+    est = ScriptedEstimator()
+    orig = est.predict
+
+    def predict(*a, **k):
+        out = orig(*a, **k)
+        for e in out:
+            e.covariance = bad
+        return out
+
+    est.predict = predict
+    pipe = HeadPosePipeline(est, ScriptedDetector([_box(320, 240)]),
+                            PipelineConfig(tracker_min_hits=1))
+    cov = pipe.process(IMAGE, K, 0.0).people[0].cov
+    assert np.all(np.isfinite(cov)) and np.all(np.linalg.eigvalsh(cov) > 0)
