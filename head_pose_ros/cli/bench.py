@@ -1080,6 +1080,7 @@ def _bench_node(args: argparse.Namespace, model: torch.nn.Module, exe: Path, yun
             env["XDG_CACHE_HOME"] = str(xdg_cache)
         cmd = [sys.executable, str(exe), "--ros-args", "-p", f"weights:={weights}",
                "-p", f"device:={args.device}", "-p", f"backend:={backend}",
+               "-p", f"inference_threads:={torch.get_num_threads()}",
                "-p", "detector:=yunet",
                "-p", f"yunet_model:={yunet}", "-p", "detect_every_n:=1"]
         log = open(Path(tmp.name) / "node.log", "w+")  # noqa: SIM115 (closed below)

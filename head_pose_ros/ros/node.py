@@ -100,12 +100,14 @@ def resolve_device(device: str, allow_cpu_fallback: bool, warn) -> str:
     raise StartupError(why + ". Set device:=cpu, or allow_cpu_fallback:=true to fall back.")
 
 
-def load_estimator(weights: str, device: str, backend: str = "auto", warn=None):
+def load_estimator(weights: str, device: str, backend: str = "auto", warn=None,
+                   threads: int = 0):
     """Load the TRG estimator on ``backend`` (parameter 'backend': auto, torch, onnxruntime;
     :mod:`head_pose_ros.backends`), or raise :class:`StartupError` with a clear message.
 
     ``warn``: logger for the warnings of the load (e.g. a corrupt cached ONNX graph exported
     again, or 'auto' falling back to torch); default: Python warnings.
+    ``threads``: CPU threads of the network (torch and ONNX Runtime); 0 = library default.
     """
     import warnings
 
@@ -133,7 +135,12 @@ def load_estimator(weights: str, device: str, backend: str = "auto", warn=None):
         with warnings.catch_warnings(record=warn is not None) as caught:
             if warn is not None:
                 warnings.simplefilter("always")
-            est = HeadPoseEstimator.from_checkpoint(str(p), device=device, backend=backend)
+            if threads > 0:
+                import torch
+
+                torch.set_num_threads(threads)
+            est = HeadPoseEstimator.from_checkpoint(str(p), device=device, backend=backend,
+                                                    threads=threads or None)
     except BackendError as exc:  # the ONNX export / ONNX Runtime load failed
         raise StartupError(f"parameter 'backend' = '{backend}': {exc}") from exc
     except Exception as exc:  # corrupt file, wrong format, shape mismatch ...
@@ -238,7 +245,8 @@ class HeadPoseNode:
         if kind == "cascade" and cfg.detector == "auto":
             log.info("detector 'auto': yunet_model is empty, using the OpenCV Haar cascade "
                      "(frontal faces only); set yunet_model for YuNet")
-        estimator = load_estimator(cfg.weights, device, cfg.backend, log.warning)
+        estimator = load_estimator(cfg.weights, device, cfg.backend, log.warning,
+                                   cfg.inference_threads)
         from head_pose_ros.backends import describe_backend
 
         log.info(describe_backend(estimator))

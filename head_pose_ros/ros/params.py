@@ -50,6 +50,11 @@ PARAMS: tuple[ParamSpec, ...] = (
               "${XDG_CACHE_HOME:-~/.cache}/head_pose_ros/onnx; faster than torch on a CPU) or "
               "'auto' (onnxruntime on the CPU when installed, else torch). The node logs the "
               "backend it runs at start.", choices=("auto", "torch", "onnxruntime")),
+    ParamSpec("inference_threads", 0,
+              "CPU threads of the network (torch intra-op and ONNX Runtime intra-op); 0 = the "
+              "library default (one per core). On small machines 1 can be faster end to end: "
+              "the face detector and the image conversion then keep a core (docs/BENCHMARKS.md).",
+              lo=0, hi=256),
     ParamSpec("weights", "",
               "Path of the trained TRG checkpoint (.safetensors). Empty = the package's "
               f"default model share/{PACKAGE}/weights/{DEFAULT_WEIGHTS_NAME} if installed. "
@@ -147,6 +152,7 @@ class NodeConfig:
     device: str
     allow_cpu_fallback: bool
     backend: str
+    inference_threads: int
     weights: str
     detector: str
     yunet_model: str
