@@ -9,8 +9,9 @@
 # 3. evaluates the shipped model on selfie_test, robot_test and the real AFLW2000 subset, and
 #    tracks the two people of the real video two_faces_1080p.mp4 (coverage, jitter raw vs
 #    filtered, contact sheet docs/results/video_sheet.jpg, overlay video in outputs/);
-# 4. runs the MediaPipe peers on the same AFLW2000 subset (own venv .venv-peers: mediapipe pulls
-#    opencv-contrib-python, which would replace the project's headless OpenCV);
+# 4. runs the MediaPipe peers on the same AFLW2000 subset and on selfie_test / robot_test (own
+#    venv .venv-peers: mediapipe pulls opencv-contrib-python, which would replace the project's
+#    headless OpenCV);
 # 5. writes docs/results/*.json and docs/RESULTS.md (the ablation table comes from
 #    docs/results/ablation/, written by scripts/ablation.sh).
 # Without an argument it re-evaluates the shipped model (step 2 is skipped).
@@ -62,7 +63,7 @@ if [ ! -x "$PEERS/bin/python" ]; then
   "$PEERS/bin/pip" install -q --disable-pip-version-check mediapipe==1.2.2 scipy==1.17.1
 fi
 "$PEERS/bin/python" -m head_pose_ros.peers.mediapipe_peer --data "$SHARED/real/aflw2000_subset64" \
-  --json "$OUT/aflw2000_peers.json"
+  --synthetic "$DATA/selfie_test" --synthetic "$DATA/robot_test" --json "$OUT/aflw2000_peers.json"
 
 python -m head_pose_ros.train.results_md --results "$OUT" --out docs/RESULTS.md \
   --weights "$SHIPPED"

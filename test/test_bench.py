@@ -78,18 +78,66 @@ def test_quick_cpu_report_and_equivalence(tmp_path: Path, shared_data: Path, cap
         assert d["R"] <= 1e-4 and d["T"] <= 1e-4 and d["vertices_cam"] <= 1e-4, name
         assert d["landmarks68"] <= 0.05, name
     assert rep["node"] == {"skipped": "--no-node"}
+    # quick runs have no 1080p frames: that CPU target is reported as not measured
+    status = {t["target"].split(",")[1].strip(): t["status"] for t in rep["targets"]}
+    assert status["1920x1080"] == "not measured"
+    assert status["640x480"] in ("met", "not met")
+    assert "TARGETS" in text.out
+
+
+def _report(device: str, backbone: str, frames_ms: dict[str, float],
+            faces_per_s: float, equivalent: bool = True) -> dict:
+    return {
+        "machine": {"device": device},
+        "model": {"config": {"backbone": backbone}},
+        "model_only": {"eager_fp32": {"equivalent": True, "batch_32": {"faces_per_s": 100.0}},
+                       "fast": {"equivalent": equivalent,
+                                "batch_32": {"faces_per_s": faces_per_s}},
+                       "compile": {"skipped": "time box"}},
+        "end_to_end": {"variants": {"eager_fp32": {k: {"median_ms": 2 * v}
+                                                   for k, v in frames_ms.items()},
+                                    "fast": {k: {"median_ms": v}
+                                             for k, v in frames_ms.items()}}},
+    }
+
+
+def test_target_checks_gpu() -> None:
+    met = bench.target_checks(_report("cuda", "resnet18", {"1920x1080_2face": 4.0}, 1500.0))
+    assert [t["status"] for t in met] == ["met", "met"]
+    assert met[0]["measured"] == 4.0 and met[0]["variant"] == "fast"
+    slow = bench.target_checks(_report("cuda", "resnet18", {"1920x1080_2face": 6.0}, 900.0))
+    assert [t["status"] for t in slow] == ["not met", "not met"]
+    # a variant that is not equivalent to the baseline does not count
+    bad = bench.target_checks(_report("cuda", "resnet18", {}, 5000.0, equivalent=False))
+    assert bad[0]["status"] == "not measured"
+    assert bad[1]["measured"] == 100.0 and bad[1]["status"] == "not met"
+
+
+def test_target_checks_cpu_depend_on_the_backbone() -> None:
+    frames = {"640x480_1face": 50.0, "1920x1080_1face": 20.0}  # 20 / 50 frames/s
+    r18 = bench.target_checks(_report("cpu", "resnet18", frames, 0.0))
+    assert [t["status"] for t in r18] == ["met", "met"]
+    mob = bench.target_checks(_report("cpu", "mobilenet", frames, 0.0))
+    assert [t["status"] for t in mob] == ["not met", "met"]
+    assert mob[0]["measured"] == pytest.approx(20.0)
+    assert bench.format_targets({"targets": mob})[0].endswith("-> not met")
 
 
 def test_frames_hold_the_requested_faces(shared_data: Path) -> None:
     _need(shared_data)
     patch, lm = bench.face_photo(shared_data)
     for size in ((640, 480), (1920, 1080)):
-        for n in (1, 4):
+        for n in (1, 2, 4):
             frame, boxes = bench.make_frame(patch, lm, size, n)
             assert frame.shape == (size[1], size[0], 3) and frame.dtype == np.uint8
             assert boxes.shape == (n, 4)
             assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= size[0]).all()
             assert (boxes[:, 1] >= 0).all() and (boxes[:, 3] <= size[1]).all()
+            # the faces do not overlap
+            for i in range(n):
+                for j in range(i + 1, n):
+                    a, b = boxes[i], boxes[j]
+                    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
     with pytest.raises(ValueError):
         bench.make_frame(patch, lm, (640, 480), 3)
 

@@ -59,6 +59,40 @@ def test_trg_convention_single_axis() -> None:
     assert e["pitch"][0] == pytest.approx(7.0) and e["yaw"][0] < 1e-9
 
 
+def test_signed_errors_and_bias() -> None:
+    """A constant pitch offset is all bias; errors of both signs average out in the bias only."""
+    gt = np.stack([_rot("x", a) for a in (-30.0, -5.0, 0.0, 12.0, 40.0)])
+    pred = np.stack([_rot("x", a + 5.0) for a in (-30.0, -5.0, 0.0, 12.0, 40.0)])
+    e = hm.rotation_errors_deg(pred, gt)
+    np.testing.assert_allclose(e["pitch_signed"], 5.0, atol=1e-9)
+    np.testing.assert_allclose(np.abs(e["pitch_signed"]), e["pitch"])
+    s = hm.summarise(e)
+    assert s["bias_pitch"] == pytest.approx(5.0) and s["mae_pitch"] == pytest.approx(5.0)
+    assert abs(s["bias_yaw"]) < 1e-9 and abs(s["bias_roll"]) < 1e-9
+    # +3 and -3 deg of yaw: MAE 3, bias 0
+    e = hm.rotation_errors_deg(np.stack([_rot("y", 3.0), _rot("y", -3.0)]), np.stack([np.eye(3)] * 2))
+    s = hm.summarise(e)
+    assert s["mae_yaw"] == pytest.approx(3.0) and abs(s["bias_yaw"]) < 1e-9
+    # a head frame pitched by 5 deg shows as offset_x = 5 whatever the head pose, while the
+    # Euler pitch error of a turned head is not 5
+    rng = np.random.default_rng(3)
+    gt = np.stack([_rot("y", a) @ _rot("x", b) for a, b in rng.uniform(-70, 70, (20, 2))])
+    pred = gt @ _rot("x", 5.0)
+    e = hm.rotation_errors_deg(pred, gt)
+    np.testing.assert_allclose(e["offset_x"], 5.0, atol=1e-9)
+    np.testing.assert_allclose(e["offset_y"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(e["offset_z"], 0.0, atol=1e-9)
+    assert np.abs(e["pitch_signed"] - 5.0).max() > 0.5
+    s = hm.summarise(e)
+    assert s["frame_offset_x"] == pytest.approx(5.0) and abs(s["frame_offset_z"]) < 1e-9
+    # positive offset_x: the chin (head +y) moves away from the camera (head +z)
+    chin = _rot("x", 5.0) @ np.array([0.0, 1.0, 0.0])
+    assert chin[2] > 0
+    # wrap-around: +179 vs -179 is +2 (or -2), never 358
+    d = hm.euler_signed_errors_deg(_rot("z", 179.0)[None], _rot("z", -179.0)[None])
+    assert abs(d[0, 2]) == pytest.approx(2.0, abs=1e-6)
+
+
 def test_translation_add_and_landmarks() -> None:
     rng = np.random.default_rng(1)
     V = rng.normal(scale=0.05, size=(2, 100, 3))

@@ -23,7 +23,7 @@ Sections (each timed with warm-up, then the median and 90th percentile over repe
 
 2. **end_to_end**: one frame = decode a JPEG, detect faces (YuNet, ``--yunet``; given boxes when
    the model file is missing, reported), then ``HeadPoseEstimator.predict`` (crop, inference of
-   all faces of the frame in one batch, post-processing) — 1 and 4 faces at 640x480 and
+   all faces of the frame in one batch, post-processing) — 1, 2 and 4 faces at 640x480 and
    1920x1080. Frames are built by tiling a real face photo (the LFPW image of the shared data) on
    a plain background. Variants (interleaved frame by frame): ``eager_fp32`` = the shipped
    estimator (baseline), ``per_face_loop`` = the same called once per face (what batching buys),
@@ -87,6 +87,8 @@ TOL_HALF: dict[str, float] = {"R": 2e-2, "T": 5e-3, "correction": 2e-2, "vertice
                               "vertices_img": 1.0, "landmarks68": 1.0}
 
 FRAME_SIZES: dict[str, tuple[int, int]] = {"640x480": (640, 480), "1920x1080": (1920, 1080)}
+#: faces per end-to-end frame -> (columns, rows) of the tiling
+FACE_LAYOUTS: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1), 4: (2, 2)}
 
 
 # --------------------------------------------------------------------------- timing helpers
@@ -429,16 +431,17 @@ def face_photo(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def make_frame(patch: np.ndarray, lm: np.ndarray, size: tuple[int, int], n_faces: int
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Tile ``n_faces`` (1 or 4) copies of a face patch on a grey gradient.
+    """Tile ``n_faces`` (1, 2 side by side, or 4 in a 2x2 grid) copies of a face patch on a
+    grey gradient.
 
     Returns the BGR frame and the faces' landmark boxes (M, 4) x0,y0,x1,y1.
     """
     import cv2
 
     w, h = size
-    cols = rows = 1 if n_faces == 1 else 2
-    if cols * rows != n_faces:
-        raise ValueError("n_faces must be 1 or 4")
+    if n_faces not in FACE_LAYOUTS:
+        raise ValueError(f"n_faces must be one of {sorted(FACE_LAYOUTS)}")
+    cols, rows = FACE_LAYOUTS[n_faces]
     yy, xx = np.mgrid[0:h, 0:w]
     frame = (90 + 60 * xx / w + 30 * yy / h).astype(np.uint8)[..., None].repeat(3, axis=2)
     tw, th = w // cols, h // rows
@@ -589,6 +592,68 @@ def estimator_equivalence(estimators: dict[str, Any], shared_data: Path) -> dict
 
 
 # --------------------------------------------------------------------------- reporting
+#: the package's speed targets (issue 7): GPU: one 1080p frame with 2 faces end to end within
+#: 5 ms and >= 1000 faces/s batched (model only); 2 CPU cores, one face end to end: >= 30
+#: frames/s with the CPU-sized (mobilenet) backbone, >= 10 with the paper's ResNet18.
+GPU_FRAME_MS = 5.0
+GPU_FACES_PER_S = 1000.0
+CPU_FPS = {"mobilenet": 30.0, "resnet18": 10.0}
+
+
+def target_checks(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    """The speed targets that apply to this run's device and backbone, each with the best
+    measured value (fastest variant; model-only variants only if equivalent to the baseline) and
+    ``status``: ``met``, ``not met`` or ``not measured`` (section skipped)."""
+    dev = rep["machine"]["device"]
+    e2e = rep.get("end_to_end", {}).get("variants", {})
+    model_only = rep.get("model_only", {})
+
+    def fastest_frame(case: str) -> tuple[float | None, str]:
+        runs = [(r[case]["median_ms"], name) for name, r in e2e.items() if case in r]
+        return min(runs) if runs else (None, "")
+
+    def check(name: str, measured: float | None, variant: str, target: float, unit: str,
+              higher_is_better: bool) -> dict[str, Any]:
+        if measured is None:
+            status = "not measured"
+        else:
+            ok = measured >= target if higher_is_better else measured <= target
+            status = "met" if ok else "not met"
+        return {"target": name, "threshold": target, "unit": unit, "measured": measured,
+                "variant": variant, "status": status}
+
+    out = []
+    if dev == "cuda":
+        ms, var = fastest_frame("1920x1080_2face")
+        out.append(check(f"end to end, 1920x1080, 2 faces <= {GPU_FRAME_MS:g} ms", ms, var,
+                         GPU_FRAME_MS, "ms", False))
+        best = [(r[k]["faces_per_s"], n) for n, r in model_only.items()
+                if "skipped" not in r and r.get("equivalent")
+                for k in r if k.startswith("batch_")]
+        fps, var = max(best) if best else (None, "")
+        out.append(check(f"model only, batched, >= {GPU_FACES_PER_S:g} faces/s", fps, var,
+                         GPU_FACES_PER_S, "faces/s", True))
+        return out
+    backbone = str(rep["model"]["config"].get("backbone", "resnet18"))
+    want = CPU_FPS.get(backbone, CPU_FPS["resnet18"])
+    for size in FRAME_SIZES:
+        ms, var = fastest_frame(f"{size}_1face")
+        out.append(check(f"end to end, {size}, 1 face, {backbone}: >= {want:g} frames/s "
+                         "(on 2 CPU cores)", None if ms is None else 1e3 / ms, var, want,
+                         "frames/s", True))
+    return out
+
+
+def format_targets(rep: dict[str, Any]) -> list[str]:
+    """One line per target of :func:`target_checks` (plain text and Markdown alike)."""
+    lines = []
+    for t in rep.get("targets", []):
+        got = "-" if t["measured"] is None else f"{t['measured']:.1f} {t['unit']}"
+        lines.append(f"- {t['target']}: {got}"
+                     + (f" ({t['variant']})" if t["variant"] else "") + f" -> {t['status']}")
+    return lines
+
+
 def machine_info(device: str, threads: int) -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(), "python": platform.python_version(),
@@ -681,6 +746,9 @@ def format_report(rep: dict[str, Any]) -> str:
                 lines.append(f"NODE (DDS image -> heads) backend:={want} (ran "
                              f"{run.get('backend')}) {case}: median {r['median_ms']:.1f} ms, "
                              f"p90 {r['p90_ms']:.1f} ms, {r['n']} frames")
+    if rep.get("targets"):
+        lines += ["", f"TARGETS ({rep['machine']['cpu_count_affinity']} usable CPU cores, "
+                      f"device {rep['machine']['device']})", *format_targets(rep)]
     return "\n".join(lines)
 
 
@@ -768,6 +836,8 @@ def format_markdown(rep: dict[str, Any]) -> str:
                 out.append(f"| {want} ({run.get('backend')}) | {case} | {r['median_ms']:.1f} | "
                            f"{r['p90_ms']:.1f} | {r['n']} | {r['unanswered_warmup']} / "
                            f"{r['unanswered_timed']} |")
+    if rep.get("targets"):
+        out += ["", "Targets (fastest variant):", "", *format_targets(rep)]
     return "\n".join(out) + "\n"
 
 
@@ -881,6 +951,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     tmp.cleanup()
     with contextlib.suppress(OSError):
         rep["machine"]["load_avg_at_end"] = list(os.getloadavg())
+    rep["targets"] = target_checks(rep)
     return rep
 
 
@@ -942,7 +1013,7 @@ def _end_to_end(args: argparse.Namespace, model: torch.nn.Module, device: str,
         out["onnxruntime_backend"] = {"backend": ests["onnxruntime"].backend,
                                       "graph": str(graph.path), "export_s": graph.export_s}
     sizes = ["640x480"] if quick else list(FRAME_SIZES)
-    faces = [1, 4]
+    faces = [1, 4] if quick else list(FACE_LAYOUTS)
     e_warm, e_rep = (1, 3) if quick else (max(2, warmup // 2), max(10, repeats // 2))
     print(f"[bench] end-to-end: {', '.join(ests)} (interleaved) ...", file=sys.stderr,
           flush=True)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from head_pose_ros.geometry import aflw_label_to_rotation, rotation_to_euler_ypr
-from head_pose_ros.train.metrics import rotation_errors_deg
+from head_pose_ros.train.metrics import rotation_errors_deg, rotation_summary
 
 MAX_ABS_ANGLE_DEG = 99.0
 """HopeNet/6DRepNet filter: samples with any label angle beyond this are dropped."""
@@ -98,33 +98,41 @@ def label_round_trip_error(samples: Sequence[AflwSample]) -> float:
 def evaluate_rotations(
     samples: Sequence[AflwSample], R_pred: Sequence[np.ndarray | None]
 ) -> dict[str, Any]:
-    """Score predicted rotations (our convention; ``None`` = missed face) against the labels.
-
-    Returns ``{"detected": {...}, "misses_as_zero": {...}, "n": N, "n_detected": M,
-    "missed": [names]}``; each inner dict has ``mae_yaw, mae_pitch, mae_roll, mae_r, ge`` in
-    degrees and ``n``.
-    """
+    """Score predicted rotations (our convention; ``None`` = missed face) against the AFLW2000
+    labels with the protocol's Euler angles (:func:`score_rotations`, ``convention="aflw"``)."""
     if len(samples) != len(R_pred):
         raise ValueError("samples and predictions differ in length")
-    R_gt = np.stack([s.R for s in samples])
+    return score_rotations(np.stack([s.R for s in samples]), R_pred,
+                           [s.name for s in samples], convention="aflw")
+
+
+def score_rotations(
+    R_gt: np.ndarray, R_pred: Sequence[np.ndarray | None], names: Sequence[str],
+    convention: str = "aflw",
+) -> dict[str, Any]:
+    """Score predicted rotations (``None`` = missed face) against ground-truth rotations (N, 3, 3),
+    Euler angles of ``convention`` (:func:`head_pose_ros.geometry.rotation_to_euler_ypr`).
+
+    Returns ``{"detected": {...}, "misses_as_zero": {...}, "n": N, "n_detected": M,
+    "missed": [names]}``; each inner dict is a
+    :func:`head_pose_ros.train.metrics.rotation_summary`: ``mae_yaw, mae_pitch, mae_roll, mae_r,
+    ge``, the mean signed errors ``bias_*`` and head-frame offsets ``frame_offset_*`` in
+    degrees, and ``n``.
+    """
+    if not len(R_gt) == len(R_pred) == len(names):
+        raise ValueError("ground truth, predictions and names differ in length")
+    R_gt = np.asarray(R_gt, np.float64).reshape(-1, 3, 3)
     hit = np.array([r is not None for r in R_pred])
     R_all = np.stack([np.eye(3) if r is None else np.asarray(r, np.float64) for r in R_pred])
 
     def summary(mask: np.ndarray) -> dict[str, Any]:
-        if not mask.any():
-            return {"mae_yaw": None, "mae_pitch": None, "mae_roll": None, "mae_r": None,
-                    "ge": None, "n": 0}
-        e = rotation_errors_deg(R_all[mask], R_gt[mask], convention="aflw")
-        s = {f"mae_{k}": float(np.mean(e[k])) for k in ("yaw", "pitch", "roll")}
-        s["mae_r"] = float(np.mean([s["mae_yaw"], s["mae_pitch"], s["mae_roll"]]))
-        s["ge"] = float(np.mean(e["ge"]))
-        s["n"] = int(mask.sum())
-        return s
+        return rotation_summary(rotation_errors_deg(R_all[mask], R_gt[mask], convention)
+                                if mask.any() else None)
 
     return {
         "detected": summary(hit),
         "misses_as_zero": summary(np.ones_like(hit)),
-        "n": len(samples),
+        "n": len(R_gt),
         "n_detected": int(hit.sum()),
-        "missed": [s.name for s, h in zip(samples, hit, strict=True) if not h],
+        "missed": [n for n, h in zip(names, hit, strict=True) if not h],
     }

@@ -25,7 +25,9 @@ the camera looks along -z), i.e. ``X_cv = G @ X_gl`` with ``G = diag(1, -1, -1)`
 (``C`` and ``G`` are diagonal: their own inverses and transposes). ``T`` is the position of the
 canonical mesh origin (not of our template's origin); only rotations are evaluated on AFLW2000.
 
-Run: ``python -m head_pose_ros.peers.mediapipe_peer --data <aflw2000_subset64> --json OUT``.
+Run: ``python -m head_pose_ros.peers.mediapipe_peer --data <aflw2000_subset64> [--synthetic
+<crop cache>] --json OUT`` (``--synthetic``: the same peers on a synthetic set of ours, with
+each image's exact intrinsics).
 Needs ``mediapipe`` (extra ``[peers]``; it pulls ``opencv-contrib-python``, which clashes with the
 ``opencv-python-headless`` pin, so the repo uses a separate venv ``.venv-peers`` for it).
 """
@@ -42,7 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from head_pose_ros.peers.aflw2000 import evaluate_rotations, label_round_trip_error, load_aflw2000
+from head_pose_ros.peers.aflw2000 import (
+    evaluate_rotations,
+    label_round_trip_error,
+    load_aflw2000,
+    score_rotations,
+)
 from head_pose_ros.topology import default_shared_data
 
 GL_TO_CV = np.diag([1.0, -1.0, -1.0])
@@ -187,13 +194,14 @@ class MediaPipePeer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, image_bgr: np.ndarray) -> PeerResult:
-        """Landmarks and both poses for the (first) face in a BGR uint8 image."""
+    def run(self, image_bgr: np.ndarray, K: np.ndarray | None = None) -> PeerResult:
+        """Landmarks and both poses for the (first) face in a BGR uint8 image; solvePnP uses
+        ``K`` (3, 3), default :func:`in_the_wild_intrinsics` (the transform never uses it)."""
         import mediapipe as mp
 
         h, w = image_bgr.shape[:2]
         rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
-        K = in_the_wild_intrinsics(w, h)
+        K = in_the_wild_intrinsics(w, h) if K is None else np.asarray(K, np.float64)
         R_fm = None
         if self._facemesh is not None:
             fm = self._facemesh.process(rgb)
@@ -253,19 +261,59 @@ def evaluate_aflw2000(
     }
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """Plain-text table of both peers (degrees)."""
-    lines = [f"AFLW2000 subset ({result['n_kept']} kept images), degrees",
-             f"{'peer':<28}{'faces':>7}{'yaw':>7}{'pitch':>7}{'roll':>7}{'MAE_r':>7}{'GE':>7}"
-             f"{'MAE_r*':>8}{'GE*':>7}"]
+def evaluate_synthetic(
+    data: str | Path, task_path: str | Path, canonical_path: str | Path
+) -> dict[str, Any]:
+    """Both peers on a synthetic set of ours (``labels.npz`` + ``images/``, one labelled face
+    per image, e.g. the crop caches of :mod:`head_pose_ros.data.cache`), solvePnP with each
+    image's exact ``K``; rotations scored against the exact labels with the paper's (TRG)
+    Euler angles, like our synthetic table. The biases measure how MediaPipe's canonical
+    frame sits in our (ARKit template) head frame, next to the same peers' bias on AFLW2000's
+    3DMM frame."""
+    import cv2
+
+    d = Path(data)
+    lab = np.load(d / "labels.npz")
+    files = [str(f) for f in lab["files"]]
+    if len(set(files)) != len(files):
+        raise ValueError(f"{d}: several labelled faces per image; the peers take one face per "
+                         "image (use a crop cache: python -m head_pose_ros.data.cache)")
+    pnp: list[np.ndarray | None] = []
+    tf: list[np.ndarray | None] = []
+    t0 = time.perf_counter()
+    with MediaPipePeer(task_path, canonical_path) as peer:
+        for f, K in zip(files, lab["K"], strict=True):
+            img = cv2.imread(str(d / "images" / f), cv2.IMREAD_COLOR)
+            if img is None:
+                raise FileNotFoundError(d / "images" / f)
+            r = peer.run(img, K)
+            pnp.append(r.R_pnp)
+            tf.append(r.R_transform)
+    return {
+        "data": str(d), "n": len(files), "convention": "trg",
+        "seconds": time.perf_counter() - t0,
+        "peers": {"mediapipe_solvepnp": score_rotations(lab["R"], pnp, files, "trg"),
+                  "mediapipe_transform": score_rotations(lab["R"], tf, files, "trg")},
+    }
+
+
+def format_table(result: dict[str, Any], title: str = "") -> str:
+    """Plain-text table of both peers (degrees; bias = mean signed error of pitch)."""
+    title = title or f"AFLW2000 subset ({result['n_kept']} kept images), degrees"
+    lines = [title,
+             f"{'peer':<28}{'faces':>9}{'yaw':>7}{'pitch':>7}{'roll':>7}{'MAE_r':>7}{'GE':>7}"
+             f"{'bias_p':>8}{'MAE_r*':>8}{'GE*':>7}"]
     for name, r in result["peers"].items():
         d, z = r["detected"], r["misses_as_zero"]
+        if not d["n"]:
+            lines.append(f"{name:<28}{r['n_detected']:>5}/{r['n']:<3} no face found")
+            continue
         lines.append(
-            f"{name:<28}{r['n_detected']:>4}/{r['n']:<2}{d['mae_yaw']:>7.2f}{d['mae_pitch']:>7.2f}"
-            f"{d['mae_roll']:>7.2f}{d['mae_r']:>7.2f}{d['ge']:>7.2f}{z['mae_r']:>8.2f}"
-            f"{z['ge']:>7.2f}")
-    lines.append("* = misses counted as a (0,0,0) prediction over all kept images")
-    if not result.get("legacy_facemesh"):
+            f"{name:<28}{r['n_detected']:>5}/{r['n']:<3}{d['mae_yaw']:>7.2f}"
+            f"{d['mae_pitch']:>7.2f}{d['mae_roll']:>7.2f}{d['mae_r']:>7.2f}{d['ge']:>7.2f}"
+            f"{d['bias_pitch']:>+8.2f}{z['mae_r']:>8.2f}{z['ge']:>7.2f}")
+    lines.append("* = misses counted as a (0,0,0) prediction over all images")
+    if "mediapipe_version" in result and not result.get("legacy_facemesh"):
         lines.append("mediapipe_facemesh_solvepnp skipped: this mediapipe "
                      f"({result['mediapipe_version']}) has no legacy solutions.face_mesh")
     return "\n".join(lines)
@@ -281,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", default=str(sd / "baselines" / "face_landmarker.task"),
                     help="MediaPipe face_landmarker.task bundle")
     ap.add_argument("--canonical", default=str(sd / "baselines" / "mediapipe_canonical_face.npz"))
+    ap.add_argument("--synthetic", action="append", default=[], metavar="DIR",
+                    help="also run the peers on this synthetic set of ours (a crop cache with "
+                         "labels.npz; repeatable): results under 'synthetic' in the JSON")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     try:
@@ -290,6 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     res = evaluate_aflw2000(args.data, args.task, args.canonical)
     print(format_table(res))
+    if args.synthetic:
+        res["synthetic"] = {}
+        for d in args.synthetic:
+            name = Path(d).name
+            res["synthetic"][name] = evaluate_synthetic(d, args.task, args.canonical)
+            print(format_table(res["synthetic"][name], title=f"synthetic {name} "
+                               "(exact K and labels, TRG Euler angles), degrees"))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -278,16 +278,11 @@ def detection_summary(errors: dict[str, np.ndarray], missed: np.ndarray,
                       names: list[str]) -> dict[str, Any]:
     """Rotation figures in the layout of the peers' JSON
     (:func:`head_pose_ros.peers.aflw2000.evaluate_rotations`): ``detected`` (faces found only)
-    and ``misses_as_zero`` (every sample, a miss scored as R = I), each with ``mae_yaw
-    mae_pitch mae_roll mae_r ge n`` (degrees; None when empty), then ``n_detected`` and
-    ``missed`` (sample names)."""
-    keys = ("mae_yaw", "mae_pitch", "mae_roll", "mae_r", "ge", "n")
-
+    and ``misses_as_zero`` (every sample, a miss scored as R = I), each a
+    :func:`~head_pose_ros.train.metrics.rotation_summary` (degrees; None when empty), then
+    ``n_detected`` and ``missed`` (sample names)."""
     def subset(mask: np.ndarray) -> dict[str, Any]:
-        if not mask.any():
-            return {k: (0 if k == "n" else None) for k in keys}
-        s = hm.summarise({k: errors[k][mask] for k in ("yaw", "pitch", "roll", "ge")})
-        return {k: s[k] for k in keys}
+        return hm.rotation_summary({k: errors[k][mask] for k in hm.ROTATION_ERROR_KEYS})
 
     return {"detected": subset(~missed), "misses_as_zero": subset(np.ones_like(missed)),
             "n_detected": int((~missed).sum()),

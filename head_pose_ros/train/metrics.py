@@ -1,4 +1,5 @@
-"""Evaluation metrics of the TRG paper (§4.3) and of the AFLW2000 protocol. Pure numpy.
+"""Evaluation metrics of the TRG paper (§4.3) and of the AFLW2000 protocol. numpy (and scipy's
+rotation log map for the head-frame offsets); no torch, so the peers' venv can import it.
 
 Conventions (DESIGN.md §3): column vectors, ``X_cam = R @ X_head + T``, metres and radians in,
 **degrees and millimetres out**. Every per-sample function takes batched arrays with a leading
@@ -56,14 +57,66 @@ def euler_ypr_deg(R: np.ndarray, convention: str = "trg") -> np.ndarray:
     return np.degrees(rotation_to_euler_ypr(R, convention=convention))
 
 
+def euler_signed_errors_deg(
+    R_pred: np.ndarray, R_gt: np.ndarray, convention: str = "trg"
+) -> np.ndarray:
+    """Per-sample signed (yaw, pitch, roll) errors ``wrap(pred - gt)`` in degrees, (N, 3).
+
+    Their mean over a test set is the bias: a constant offset between the method's head frame
+    and the labels' (e.g. two face models that define "looking straight" differently) shows up
+    there, not in the spread."""
+    R_pred = np.asarray(R_pred, dtype=np.float64).reshape(-1, 3, 3)
+    R_gt = np.asarray(R_gt, dtype=np.float64).reshape(-1, 3, 3)
+    return wrap_deg(euler_ypr_deg(R_pred, convention) - euler_ypr_deg(R_gt, convention))
+
+
+def head_frame_offsets_deg(R_pred: np.ndarray, R_gt: np.ndarray) -> np.ndarray:
+    """Per-sample rotation vectors (N, 3), degrees, of ``R_gt.T @ R_pred``: the predicted head
+    frame seen from the labelled one, about the head axes (x to the subject's left ear, y to
+    the chin, z into the head). Unlike Euler angles this does not depend on a decomposition
+    convention. A positive x component turns the chin away from the camera: the predicted face
+    looks further up than the label. The mean over a test set is the method's frame offset."""
+    from scipy.spatial.transform import Rotation
+
+    R_pred = np.asarray(R_pred, dtype=np.float64).reshape(-1, 3, 3)
+    R_gt = np.asarray(R_gt, dtype=np.float64).reshape(-1, 3, 3)
+    rel = np.einsum("nji,njk->nik", R_gt, R_pred)
+    return np.degrees(Rotation.from_matrix(rel).as_rotvec())
+
+
 def rotation_errors_deg(
     R_pred: np.ndarray, R_gt: np.ndarray, convention: str = "trg"
 ) -> dict[str, np.ndarray]:
-    """Per-sample |yaw|, |pitch|, |roll| errors (wrapped) and geodesic error, degrees, (N,) each."""
-    R_pred = np.asarray(R_pred, dtype=np.float64).reshape(-1, 3, 3)
-    R_gt = np.asarray(R_gt, dtype=np.float64).reshape(-1, 3, 3)
-    e = np.abs(wrap_deg(euler_ypr_deg(R_pred, convention) - euler_ypr_deg(R_gt, convention)))
-    return {"yaw": e[:, 0], "pitch": e[:, 1], "roll": e[:, 2], "ge": geodesic_deg(R_pred, R_gt)}
+    """Per-sample |yaw|, |pitch|, |roll| errors (wrapped) and geodesic error, degrees, (N,) each;
+    the signed errors ``yaw_signed``, ``pitch_signed``, ``roll_signed``
+    (:func:`euler_signed_errors_deg`) and the head-frame offsets ``offset_x``, ``offset_y``,
+    ``offset_z`` (:func:`head_frame_offsets_deg`)."""
+    d = euler_signed_errors_deg(R_pred, R_gt, convention)
+    e = np.abs(d)
+    o = head_frame_offsets_deg(R_pred, R_gt)
+    return {"yaw": e[:, 0], "pitch": e[:, 1], "roll": e[:, 2], "ge": geodesic_deg(R_pred, R_gt),
+            "yaw_signed": d[:, 0], "pitch_signed": d[:, 1], "roll_signed": d[:, 2],
+            "offset_x": o[:, 0], "offset_y": o[:, 1], "offset_z": o[:, 2]}
+
+
+#: per-sample error keys of :func:`rotation_errors_deg`
+ROTATION_ERROR_KEYS: tuple[str, ...] = (
+    "yaw", "pitch", "roll", "ge", "yaw_signed", "pitch_signed", "roll_signed",
+    "offset_x", "offset_y", "offset_z")
+#: the keys of a rotation-only summary (:func:`rotation_summary`)
+ROTATION_SUMMARY_KEYS: tuple[str, ...] = (
+    "mae_yaw", "mae_pitch", "mae_roll", "mae_r", "ge", "bias_yaw", "bias_pitch", "bias_roll",
+    "frame_offset_x", "frame_offset_y", "frame_offset_z", "n")
+
+
+def rotation_bias_deg(errors: Mapping[str, np.ndarray]) -> dict[str, float | None]:
+    """Means (degrees, None where absent or empty) of the signed per-sample errors of
+    :func:`rotation_errors_deg`: ``bias_yaw``, ``bias_pitch``, ``bias_roll`` (Euler angles of
+    the evaluation's convention) and ``frame_offset_x``, ``frame_offset_y``, ``frame_offset_z``
+    (mean head-frame offset, :func:`head_frame_offsets_deg`)."""
+    out = {f"bias_{a}": _mean(errors.get(f"{a}_signed")) for a in ("yaw", "pitch", "roll")}
+    out.update({f"frame_offset_{a}": _mean(errors.get(f"offset_{a}")) for a in "xyz"})
+    return out
 
 
 def geodesic_deg(R_pred: np.ndarray, R_gt: np.ndarray) -> np.ndarray:
@@ -135,8 +188,7 @@ def per_sample_errors(
     skip only the dense landmark and face size errors.
     """
     out: dict[str, np.ndarray] = {}
-    rot = rotation_errors_deg(pred["R"], gt["R"], convention)
-    out.update({"yaw": rot["yaw"], "pitch": rot["pitch"], "roll": rot["roll"], "ge": rot["ge"]})
+    out.update(rotation_errors_deg(pred["R"], gt["R"], convention))
     if has_translation:
         t = translation_errors_mm(pred["T"], gt["T"])
         out.update({"tx": t[:, 0], "ty": t[:, 1], "tz": t[:, 2]})
@@ -170,7 +222,9 @@ def summarise(errors: Mapping[str, np.ndarray], extras: Mapping[str, Any] | None
     """Reduce per-sample errors (from :func:`per_sample_errors`) to the report's JSON dict.
 
     Keys: exactly :data:`SUMMARY_KEYS` (degrees / mm; ``None`` where the labels do not allow
-    the metric), then ``n`` and the extras that apply: ``face_size_error`` (mm^2),
+    the metric), then ``n`` and the extras that apply: ``bias_yaw``/``bias_pitch``/``bias_roll``
+    and ``frame_offset_x/y/z`` (mean signed rotation errors and head-frame offset, degrees,
+    :func:`rotation_bias_deg`), ``face_size_error`` (mm^2),
     ``lmk_cam_median``/``lmk_cam_mean`` (mm), ``nme2d`` (percent), plus anything in ``extras``.
     """
     n = len(errors["yaw"])
@@ -191,6 +245,8 @@ def summarise(errors: Mapping[str, np.ndarray], extras: Mapping[str, Any] | None
     s["lmk_median"] = None if lmk is None or len(lmk) == 0 else float(np.median(lmk))
     s["lmk_mean"] = _mean(lmk)
     s["n"] = n
+    if errors.get("yaw_signed") is not None:
+        s.update(rotation_bias_deg(errors))
     if errors.get("face_size") is not None:
         s["face_size_error"] = _mean(errors["face_size"])
     cam = errors.get("lmk_cam")
@@ -202,6 +258,15 @@ def summarise(errors: Mapping[str, np.ndarray], extras: Mapping[str, Any] | None
     if extras:
         s.update(extras)
     return s
+
+
+def rotation_summary(errors: Mapping[str, np.ndarray] | None) -> dict[str, Any]:
+    """:data:`ROTATION_SUMMARY_KEYS` of :func:`summarise` for per-sample rotation errors (those
+    of :func:`rotation_errors_deg`); every value None and ``n = 0`` for None or no samples."""
+    if errors is None or len(errors["yaw"]) == 0:
+        return {k: (0 if k == "n" else None) for k in ROTATION_SUMMARY_KEYS}
+    s = summarise({k: errors[k] for k in ROTATION_ERROR_KEYS})
+    return {k: s[k] for k in ROTATION_SUMMARY_KEYS}
 
 
 def format_table(summary: Mapping[str, Any], title: str = "") -> str:
