@@ -85,25 +85,24 @@ def _offsets(r: dict[str, Any] | None) -> tuple[float, float, float] | None:
     return tuple(float(r[f"frame_offset_{a}"]) for a in "xyz")  # type: ignore[return-value]
 
 
-def frame_offset_section(results: Path) -> list[str]:
+def frame_offset_section(res: dict[str, dict[str, Any] | None]) -> list[str]:
     """Mean head-frame offsets (``metrics.head_frame_offsets_deg``) of ours and the peers on
-    the synthetic sets (our template's frame) and on AFLW2000 (its 3DMM frame)."""
-    peers = _load(results / "aflw2000_peers.json") or {}
-    rows: list[tuple[str, str, tuple[float, float, float] | None]] = []
-    for name in ("selfie_test", "robot_test"):
-        rows.append(("head_pose_ros", name, _offsets(_load(results / f"{name}.json"))))
-    rows.append(("head_pose_ros (protocol box)", "AFLW2000",
-                 _offsets(_load(results / "aflw2000.json"))))
-    det = _load(results / "aflw2000_detector.json")
-    rows.append(("head_pose_ros (YuNet)", "AFLW2000", _offsets(det and det["detected"])))
+    the synthetic sets (our template's frame) and on AFLW2000 (its 3DMM frame); ``res`` holds
+    the loaded result files by name (:data:`RESULT_FILES`)."""
+    peers, det = res["aflw2000_peers"] or {}, res["aflw2000_detector"]
+    rows = [("head_pose_ros", n, _offsets(res[n])) for n in ("selfie_test", "robot_test")]
+    rows += [("head_pose_ros (protocol box)", "AFLW2000", _offsets(res["aflw2000"])),
+             ("head_pose_ros (YuNet)", "AFLW2000", _offsets(det and det["detected"]))]
     peer_aflw = {n: _offsets(p["detected"]) for n, p in peers.get("peers", {}).items()}
-    peer_synth: dict[str, dict[str, Any]] = {}
-    for n, p in peer_aflw.items():
-        rows.append((n, "AFLW2000", p))
-    for set_name, res in peers.get("synthetic", {}).items():
-        for n, p in res["peers"].items():
-            peer_synth.setdefault(n, {})[set_name] = _offsets(p["detected"])
-            rows.append((n, set_name, peer_synth[n][set_name]))
+    rows += [(n, "AFLW2000", o) for n, o in peer_aflw.items()]
+    bridges: dict[str, list[str]] = {}  # per peer, in the order the peers first appear
+    for set_name, synth in peers.get("synthetic", {}).items():
+        for n, p in synth["peers"].items():
+            o, a = _offsets(p["detected"]), peer_aflw.get(n)
+            rows.append((n, set_name, o))
+            if o is not None and a is not None:
+                bridges.setdefault(n, []).append(f"{a[0] - o[0]:+.1f} deg ({n}, {set_name})")
+    bridge = [b for per_peer in bridges.values() for b in per_peer]
     rows = [r for r in rows if r[2] is not None]
     if not rows:
         return []
@@ -117,12 +116,6 @@ def frame_offset_section(results: Path) -> list[str]:
            "| method | labels | about x | about y | about z |", "|---|---|---|---|---|"]
     out += [f"| {m} | {lab} | " + " | ".join(_fmt_signed(v) for v in o) + " |"
             for m, lab, o in rows]
-    bridge = []
-    for n, sets in peer_synth.items():
-        a = peer_aflw.get(n)
-        for set_name, o in sets.items():
-            if a is not None and o is not None:
-                bridge.append(f"{a[0] - o[0]:+.1f} deg ({n}, {set_name})")
     if bridge:
         out += ["", "A peer that sees both label sets bridges the two frames: its offset on "
                 "AFLW2000 minus its offset on our synthetic labels estimates the offset that a "
@@ -246,8 +239,14 @@ def video_section(video: dict[str, Any] | None, results: Path) -> list[str]:
     return lines
 
 
+#: the result files of ``scripts/results.sh`` that the page reads (``<name>.json``)
+RESULT_FILES = ("selfie_test", "robot_test", "aflw2000", "aflw2000_detector", "aflw2000_peers",
+                "coverage", "video")
+
+
 def render(results: Path, weights: Path | None = None) -> str:
-    selfie, robot = _load(results / "selfie_test.json"), _load(results / "robot_test.json")
+    res = {name: _load(results / f"{name}.json") for name in RESULT_FILES}
+    selfie, robot = res["selfie_test"], res["robot_test"]
     lines = ["# Results", "",
              "Produced by `bash scripts/results.sh [CHECKPOINT]` (held-out sets rendered with "
              "seeds never used in training; every number below is read from "
@@ -263,7 +262,7 @@ def render(results: Path, weights: Path | None = None) -> str:
               "paper's protocol for ARKitFace).", ""]
     rows = [(n, r) for n, r in (("selfie_test", selfie), ("robot_test", robot)) if r]
     lines += pose_table(rows) + [""]
-    peer_rows = synthetic_peer_table(_load(results / "aflw2000_peers.json"))
+    peer_rows = synthetic_peer_table(res["aflw2000_peers"])
     if peer_rows:
         lines += peer_rows + [""]
     for name, _ in rows:
@@ -278,14 +277,13 @@ def render(results: Path, weights: Path | None = None) -> str:
               "landmarks), ours on whole images as the node runs (YuNet, largest face, "
               "intrinsics guessed as f = W + H), and the peers in the same script on whole "
               "images with their own detector.", ""]
-    lines += aflw_table(_load(results / "aflw2000.json"),
-                        _load(results / "aflw2000_peers.json"),
-                        _load(results / "aflw2000_detector.json")) + [""]
+    lines += aflw_table(res["aflw2000"], res["aflw2000_peers"],
+                        res["aflw2000_detector"]) + [""]
     lines += ["Pitch bias = mean signed pitch error (AFLW2000 angles); see the head-frame "
               "offset section.", ""]
-    lines += frame_offset_section(results)
+    lines += frame_offset_section(res)
     lines += ["## Covariance calibration", ""] + coverage_table(
-        _load(results / "coverage.json")) + [""]
+        res["coverage"]) + [""]
     lines += ["## Ablation: T directly vs correction parameters (selfie -> robot)", "",
               "Tiny CPU runs of `scripts/ablation.sh` (CPU-sized model, 640 `selfie` training "
               "images, 1200 steps, 2 seeds; evaluated on 160 held-out `selfie` and 160 `robot` "
@@ -294,7 +292,7 @@ def render(results: Path, weights: Path | None = None) -> str:
               "details in [ABLATIONS.md](ABLATIONS.md).", ""]
     lines += ablation_table(results / "ablation") + [""]
     lines += ["## Real video: two people, tracking and pose jitter", ""]
-    lines += video_section(_load(results / "video.json"), results)
+    lines += video_section(res["video"], results)
     lines += ["## Not measured yet", "",
               "- A GPU-trained paper-size model (`config/train/synthetic_default.yaml`): no GPU "
               "was available to the project.",
