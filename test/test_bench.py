@@ -16,6 +16,16 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from head_pose_ros.bench.frames import face_photo, make_frame  # noqa: E402
+from head_pose_ros.bench.model import (  # noqa: E402
+    RANDOM_INIT_OVERRIDES,
+    ModelSpec,
+    max_abs_diffs,
+    run_compile_variant,
+    to_numpy,
+)
+from head_pose_ros.bench.node import bench_node  # noqa: E402
+from head_pose_ros.bench.targets import format_targets, target_checks  # noqa: E402
 from head_pose_ros.cli import bench  # noqa: E402
 
 # R/correction unitless, T/vertices metres, vertices_img/landmarks68 crop pixels
@@ -102,33 +112,33 @@ def _report(device: str, backbone: str, frames_ms: dict[str, float],
 
 
 def test_target_checks_gpu() -> None:
-    met = bench.target_checks(_report("cuda", "resnet18", {"1920x1080_2face": 4.0}, 1500.0))
+    met = target_checks(_report("cuda", "resnet18", {"1920x1080_2face": 4.0}, 1500.0))
     assert [t["status"] for t in met] == ["met", "met"]
     assert met[0]["measured"] == 4.0 and met[0]["variant"] == "fast"
-    slow = bench.target_checks(_report("cuda", "resnet18", {"1920x1080_2face": 6.0}, 900.0))
+    slow = target_checks(_report("cuda", "resnet18", {"1920x1080_2face": 6.0}, 900.0))
     assert [t["status"] for t in slow] == ["not met", "not met"]
     # a variant that is not equivalent to the baseline does not count
-    bad = bench.target_checks(_report("cuda", "resnet18", {}, 5000.0, equivalent=False))
+    bad = target_checks(_report("cuda", "resnet18", {}, 5000.0, equivalent=False))
     assert bad[0]["status"] == "not measured"
     assert bad[1]["measured"] == 100.0 and bad[1]["status"] == "not met"
 
 
 def test_target_checks_cpu_depend_on_the_backbone() -> None:
     frames = {"640x480_1face": 50.0, "1920x1080_1face": 20.0}  # 20 / 50 frames/s
-    r18 = bench.target_checks(_report("cpu", "resnet18", frames, 0.0))
+    r18 = target_checks(_report("cpu", "resnet18", frames, 0.0))
     assert [t["status"] for t in r18] == ["met", "met"]
-    mob = bench.target_checks(_report("cpu", "mobilenet", frames, 0.0))
+    mob = target_checks(_report("cpu", "mobilenet", frames, 0.0))
     assert [t["status"] for t in mob] == ["not met", "met"]
     assert mob[0]["measured"] == pytest.approx(20.0)
-    assert bench.format_targets({"targets": mob})[0].endswith("-> not met")
+    assert format_targets({"targets": mob})[0].endswith("-> not met")
 
 
 def test_frames_hold_the_requested_faces(shared_data: Path) -> None:
     _need(shared_data)
-    patch, lm = bench.face_photo(shared_data)
+    patch, lm = face_photo(shared_data)
     for size in ((640, 480), (1920, 1080)):
         for n in (1, 2, 4):
-            frame, boxes = bench.make_frame(patch, lm, size, n)
+            frame, boxes = make_frame(patch, lm, size, n)
             assert frame.shape == (size[1], size[0], 3) and frame.dtype == np.uint8
             assert boxes.shape == (n, 4)
             assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= size[0]).all()
@@ -139,7 +149,7 @@ def test_frames_hold_the_requested_faces(shared_data: Path) -> None:
                     a, b = boxes[i], boxes[j]
                     assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
     with pytest.raises(ValueError):
-        bench.make_frame(patch, lm, (640, 480), 3)
+        make_frame(patch, lm, (640, 480), 3)
 
 
 @pytest.mark.slow
@@ -152,15 +162,15 @@ def test_compile_variant_matches_eager(shared_data: Path) -> None:
 
     from head_pose_ros.cli.export import ExportWrapper, example_inputs
 
-    spec = bench.ModelSpec(None, None, 0, dict(bench.RANDOM_INIT_OVERRIDES))
+    spec = ModelSpec(None, None, 0, dict(RANDOM_INIT_OVERRIDES))
     # one shape only (batch 3 = the check batch) keeps this to one compilation
-    res = bench.run_compile_variant(spec, [3], warmup=0, repeats=1, threads=1, device="cpu",
+    res = run_compile_variant(spec, [3], warmup=0, repeats=1, threads=1, device="cpu",
                                     check_batch=3, timeout_s=480)
     assert "skipped" not in res, res.get("skipped")
     model = spec.build()
     with torch.no_grad():
-        ref = bench._to_numpy(ExportWrapper(model)(*example_inputs(3, 192, seed=1)))
-    diffs = bench.max_abs_diffs(res["_check_outputs"], ref)
+        ref = to_numpy(ExportWrapper(model)(*example_inputs(3, 192, seed=1)))
+    diffs = max_abs_diffs(res["_check_outputs"], ref)
     for k, d in diffs.items():
         assert d <= TOL[k], f"compile {k}: {d:.3g} > {TOL[k]}"
 
@@ -170,8 +180,8 @@ def test_compile_variant_matches_eager(shared_data: Path) -> None:
 def test_node_latency_over_dds(shared_data: Path) -> None:
     _need(shared_data)
     args = bench.build_parser().parse_args(["--quick", "--shared-data", str(shared_data)])
-    model = bench.ModelSpec(None, None, 0, dict(bench.RANDOM_INIT_OVERRIDES)).build()
-    res = bench.bench_node(args, model, shared_data, quick=True)
+    model = ModelSpec(None, None, 0, dict(RANDOM_INIT_OVERRIDES)).build()
+    res = bench_node(args, model, shared_data, quick=True)
     assert "skipped" not in res, res.get("skipped")
     r = res["640x480_1face"]
     assert r["n"] == 3 and r["median_ms"] > 0
