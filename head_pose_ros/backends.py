@@ -2,7 +2,7 @@
 """Inference backends of :class:`~head_pose_ros.estimator.HeadPoseEstimator` (no ROS).
 
 - ``"torch"``: the TRG module itself, on any torch device.
-- ``"onnxruntime"``: the exported graph (:func:`head_pose_ros.cli.export.export_onnx`) in ONNX
+- ``"onnxruntime"``: the exported graph (:func:`head_pose_ros.onnx_export.export_onnx`) in ONNX
   Runtime's CPU execution provider, behind :class:`OrtTRGAdapter`, which duck-types the part of
   TRG that ``HeadPoseEstimator.predict`` calls, so the pre- and post-processing are the same
   code. CPU only; its estimates equal torch's within 1e-4 in R, 0.1 mm in T and 0.05 px in
@@ -14,7 +14,7 @@ ONNX graph cache: a checkpoint is exported once to
 ``${XDG_CACHE_HOME:-~/.cache}/head_pose_ros/onnx/<key>.onnx`` (:func:`default_cache_dir`);
 ``key`` is a sha256 over the weights file's bytes, the model config, the torch version, the
 opset and the source of the modules that define the traced graph (``head_pose_ros/model/*.py``,
-``cli/export.py``), so a changed checkpoint, torch or model code is exported again. Files are
+``onnx_export.py``), so a changed checkpoint, torch or model code is exported again. Files are
 written to a temporary name in the cache directory and renamed (``os.replace``): a reader never
 sees a half-written graph, and two processes exporting at once both end with a complete file.
 A cached file that ONNX Runtime cannot load is exported again (with a ``RuntimeWarning``).
@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from head_pose_ros import onnx_export
+from head_pose_ros.onnx_export import INPUT_NAMES, OUTPUT_NAMES
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 DEFAULT_OPSET = 17
@@ -108,10 +111,9 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def graph_code_digest() -> str:
     """sha256 of the sources that define the exported graph (the model package and the export
     wrapper): a code change invalidates the cached graphs."""
-    import head_pose_ros.cli.export as export_mod
     import head_pose_ros.model as model_pkg
 
-    files = sorted(Path(model_pkg.__file__).parent.glob("*.py")) + [Path(export_mod.__file__)]
+    files = sorted(Path(model_pkg.__file__).parent.glob("*.py")) + [Path(onnx_export.__file__)]
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
@@ -145,14 +147,12 @@ def export_atomic(model: torch.nn.Module, path: str | os.PathLike,
                   opset: int = DEFAULT_OPSET) -> Path:
     """Export ``model`` to ``path`` through a temporary file in the same directory, renamed
     into place once written and checked (``onnx.checker``); nothing is left behind on error."""
-    from head_pose_ros.cli.export import export_onnx
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".onnx.tmp", dir=path.parent)
     os.close(fd)
     try:
-        export_onnx(model, tmp, opset=opset, dynamic_batch=True)
+        onnx_export.export_onnx(model, tmp, opset=opset, dynamic_batch=True)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -195,8 +195,6 @@ class OrtTRGAdapter:
 
     def __init__(self, session: Any, config: Any, graph: OnnxGraph | None = None,
                  threads: int | None = None) -> None:
-        from head_pose_ros.cli.export import INPUT_NAMES, OUTPUT_NAMES
-
         self.session = session
         self.config = config
         self.graph = graph
@@ -216,9 +214,7 @@ class OrtTRGAdapter:
 
 def _open_session(path: Path, threads: int) -> Any:
     """An ORT CPU session of ``path`` whose inputs and outputs are the exported graph's."""
-    from head_pose_ros.cli.export import INPUT_NAMES, OUTPUT_NAMES, ort_session
-
-    sess = ort_session(path, threads=threads, allow_spinning=False)
+    sess = onnx_export.ort_session(path, threads=threads, allow_spinning=False)
     names = ([i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()])
     if names != (list(INPUT_NAMES), list(OUTPUT_NAMES)):
         raise ValueError(f"unexpected graph inputs / outputs {names}")

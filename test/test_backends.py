@@ -148,7 +148,7 @@ def test_cache_key(checkpoint, tmp_path, monkeypatch):
 
 
 def test_export_is_atomic(checkpoint, tmp_path, monkeypatch):
-    import head_pose_ros.cli.export as export_mod
+    import head_pose_ros.onnx_export as export_mod
     from head_pose_ros.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
@@ -241,3 +241,16 @@ def test_node_load_estimator_backends(checkpoint, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(StartupError, match="parameter 'backend'.*pip install onnxruntime"):
         load_estimator(str(checkpoint), "cpu", "onnxruntime")
+
+
+def test_the_core_needs_no_cli_module():
+    """The estimator and its backends (the ONNX export included) import nothing from ``cli/``:
+    the export code they need lives in ``head_pose_ros.onnx_export``."""
+    import subprocess
+
+    code = ("import sys, head_pose_ros.estimator, head_pose_ros.backends, "
+            "head_pose_ros.onnx_export; "
+            "print(sorted(m for m in sys.modules if m.startswith('head_pose_ros.cli')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -160,7 +160,7 @@ def test_compile_variant_matches_eager(shared_data: Path) -> None:
         pytest.skip("torch.compile (inductor, CPU) needs a C++ compiler")
     import torch
 
-    from head_pose_ros.cli.export import ExportWrapper, example_inputs
+    from head_pose_ros.onnx_export import ExportWrapper, example_inputs
 
     spec = ModelSpec(None, None, 0, dict(RANDOM_INIT_OVERRIDES))
     # one shape only (batch 3 = the check batch) keeps this to one compilation

@@ -10,12 +10,12 @@ pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from head_pose_ros.cli.export import (  # noqa: E402
+from head_pose_ros.cli.export import main  # noqa: E402
+from head_pose_ros.onnx_export import (  # noqa: E402
     OUTPUT_NAMES,
     compare_onnx,
     export_onnx,
     load_model,
-    main,
     ort_session,
 )
 

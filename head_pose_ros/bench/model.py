@@ -37,7 +37,7 @@ import torch
 from head_pose_ros.backends import CACHE_SUBDIR
 from head_pose_ros.bench.timing import BASELINE, latency_stats, sync, time_calls
 from head_pose_ros.checkpoint import save_checkpoint
-from head_pose_ros.cli.export import (
+from head_pose_ros.onnx_export import (
     ATOL,
     OUTPUT_NAMES,
     ExportWrapper,
