@@ -27,7 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from head_pose_ros.geometry import LANDMARK_CROP_SCALE, detection_box_for_crop
+from head_pose_ros.geometry import (
+    LANDMARK_CROP_SCALE,
+    box_from_landmarks,
+    detection_box_for_crop,
+)
 
 __all__ = [
     "FaceDetections",
@@ -307,18 +311,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def box_from_landmarks(lm68: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Axis-aligned x0,y0,x1,y1 box of the 68 landmarks, scaled about its centre by ``scale``.
-
-    With ``scale=1`` this is the landmark extent; the estimator's crop (1.5x the longer side,
-    DESIGN.md section 4) is built from it downstream.
-    """
-    lm = np.asarray(lm68, np.float64).reshape(-1, 2)
-    lo, hi = lm.min(axis=0), lm.max(axis=0)
-    c, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * scale
-    return np.concatenate([c - half, c + half])
 
 
 class LandmarkFollower:

@@ -259,17 +259,30 @@ def transform_points(X_head: np.ndarray, R: np.ndarray, T: np.ndarray) -> np.nda
 
 
 # --------------------------------------------------------------------------- crops
+def box_from_landmarks(lm2d: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Image landmarks (N, 2) -> axis-aligned box ``(x0, y0, x1, y1)`` of their extent
+    (min / max), scaled about its centre by ``scale`` (1: the extent itself).
+
+    The one landmark-extent helper of the package: the training crop
+    (:func:`crop_box_from_landmarks`), the detector's landmark follower and the data pipeline
+    build on it.
+    """
+    lm = np.asarray(lm2d, dtype=np.float64).reshape(-1, 2)
+    lo, hi = lm.min(axis=0), lm.max(axis=0)
+    if scale == 1.0:  # exactly the extent
+        return np.concatenate([lo, hi])
+    c, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * scale
+    return np.concatenate([c - half, c + half])
+
+
 def crop_box_from_landmarks(lm2d: np.ndarray, scale: float = LANDMARK_CROP_SCALE) -> np.ndarray:
     """68 image landmarks (68, 2) -> crop box ``(cx, cy, side)``.
 
-    Square box centred on the centre of the landmark extent (min/max), side = ``scale`` x the
-    larger side of the extent (paper: 1.5).
+    Square box centred on the centre of the landmark extent (:func:`box_from_landmarks`),
+    side = ``scale`` x the larger side of the extent (paper: 1.5).
     """
-    lm = np.asarray(lm2d, dtype=np.float64)
-    lo, hi = lm.min(axis=0), lm.max(axis=0)
-    c = (lo + hi) / 2.0
-    side = float(np.max(hi - lo)) * scale
-    return np.array([c[0], c[1], side])
+    x0, y0, x1, y1 = box_from_landmarks(lm2d)
+    return np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0, max(x1 - x0, y1 - y0) * scale])
 
 
 def crop_box_from_detection(
@@ -412,8 +425,16 @@ def correction_from_translation(T: np.ndarray, K: np.ndarray, box: np.ndarray) -
     )
 
 
+def image_centre(width: int, height: int) -> tuple[float, float]:
+    """Centre ``(u, v)`` of a ``width`` x ``height`` image in this module's pixel convention
+    (pixel centres at integers, the image spans ``[-0.5, W - 0.5]``): ``((W-1)/2, (H-1)/2)``.
+    The principal point of every camera the package guesses or samples without calibration."""
+    return (width - 1) / 2.0, (height - 1) / 2.0
+
+
 def default_intrinsics(width: int, height: int) -> np.ndarray:
     """Focal-length guess for an uncalibrated camera (paper's in-the-wild choice):
-    ``f = width + height``, principal point at the image centre ``((W-1)/2, (H-1)/2)``."""
+    ``f = width + height``, principal point at :func:`image_centre` ``((W-1)/2, (H-1)/2)``."""
     f = float(width + height)
-    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+    cx, cy = image_centre(width, height)
+    return np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
