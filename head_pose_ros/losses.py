@@ -19,6 +19,14 @@ collated sample dict of the datasets (``R`` (B,3,3), ``T`` (B,3), ``vertices`` (
   (``LossWeights.img_lmk2d_for_2d_only``) the image-space term is also applied to the projected
   68 landmark vertices of such samples against their 2D labels (valid only if the dataset gives
   a meaningful ``K_crop``).
+* Per-sample term weights: ``batch["loss_mask"]`` (B, 6) in ``data.crop.LOSS_TERMS`` order
+  multiplies each term's mask (weighted masked mean), so pseudo-labelled real faces can switch
+  off what their labels do not support (e.g. metric translation) and carry a quality weight.
+  ``batch["landmarks68_weight"]`` (B, 68) weights the sparse 2D landmarks one by one.
+* Auxiliary 2D points (``aux2d``, off by default): the projected dense vertices
+  ``batch["aux2d_ids"]`` vs ``batch["aux2d_crop"]`` with ``batch["aux2d_weight"]`` (e.g.
+  AFLW's 21 hand landmarks), iteration weighted, in the normalised crop units of the sparse
+  landmark term.
 * Edge loss (Eq. 5) on the last iteration over the unique mesh edges, averaged over edges
   (the paper writes a sum over triangles; the mean keeps the weight 2 independent of the mesh).
 """
@@ -42,6 +50,8 @@ class LossWeights:
     rot: float = 10.0
     edge: float = 2.0
     lmk2d: float = 1.25
+    aux2d: float = 0.0
+    """Auxiliary 2D points (e.g. AFLW hand landmarks); 0 = off (paper)."""
     img_lmk2d_for_2d_only: bool = False
     coord_reduction: str = "mean"
     rot_form: str = "frobenius"
@@ -62,11 +72,19 @@ def iteration_weights(n: int) -> list[float]:
     return [2.0 ** (t - n) for t in range(1, n + 1)]
 
 
-def _mask(batch: dict, key: str, b: int, device: torch.device) -> torch.Tensor:
+LOSS_TERMS = ("head", "cam", "img", "rot", "edge", "lmk2d")
+"""Column order of ``batch["loss_mask"]`` (= ``data.crop.LOSS_TERMS``)."""
+
+
+def _mask(batch: dict, key: str, b: int, device: torch.device,
+          term: str | None = None) -> torch.Tensor:
     m = batch.get(key)
-    if m is None:
-        return torch.ones(b, device=device)
-    return torch.as_tensor(m, device=device).reshape(b).float()
+    out = (torch.ones(b, device=device) if m is None
+           else torch.as_tensor(m, device=device).reshape(b).float())
+    lm = batch.get("loss_mask")
+    if term is not None and lm is not None:
+        out = out * torch.as_tensor(lm, device=device).reshape(b, -1)[:, LOSS_TERMS.index(term)]
+    return out
 
 
 def masked_mean(per_sample: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -96,16 +114,16 @@ def gt_camera_vertices(batch: dict) -> torch.Tensor:
 def head_loss(outputs: dict, batch: dict, reduction: str = "mean") -> torch.Tensor:
     """L_head: head-space dense landmarks, iteration weighted, masked by has_3d (unweighted)."""
     v = batch["vertices"]
-    return _iterated(outputs["vertices"], v, _mask(batch, "has_3d", v.shape[0], v.device),
-                     reduction)
+    return _iterated(outputs["vertices"], v,
+                     _mask(batch, "has_3d", v.shape[0], v.device, "head"), reduction)
 
 
 def cam_loss(outputs: dict, batch: dict, reduction: str = "mean") -> torch.Tensor:
     """L_cam: camera-space dense landmarks ``R_t V_t + T_t`` (T_t from Eq. 2) vs
     ``R* V* + T*`` (metres)."""
     v = gt_camera_vertices(batch)
-    return _iterated(outputs["vertices_cam"], v, _mask(batch, "has_3d", v.shape[0], v.device),
-                     reduction)
+    return _iterated(outputs["vertices_cam"], v,
+                     _mask(batch, "has_3d", v.shape[0], v.device, "cam"), reduction)
 
 
 def img_loss(outputs: dict, batch: dict, landmark_ids: torch.Tensor | None = None,
@@ -116,8 +134,9 @@ def img_loss(outputs: dict, batch: dict, landmark_ids: torch.Tensor | None = Non
     preds = outputs["vertices_img"]
     b, device = preds[0].shape[0], preds[0].device
     has3d = _mask(batch, "has_3d", b, device)
+    m3d = _mask(batch, "has_3d", b, device, "img")
     target = gt.project_points(gt_camera_vertices(batch), batch["K_crop"])
-    total = _iterated(preds, target, has3d, reduction)
+    total = _iterated(preds, target, m3d, reduction)
     if use_lmk2d_for_2d_only:
         if landmark_ids is None:
             raise ValueError("img_loss: landmark_ids are needed for 2D-only samples")
@@ -136,7 +155,7 @@ def rot_loss(outputs: dict, batch: dict, form: str = "frobenius") -> torch.Tenso
     it is the largest term with the paper's form. Ablate before trusting either.
     """
     r_gt = batch["R"]
-    mask = _mask(batch, "has_3d", r_gt.shape[0], r_gt.device)
+    mask = _mask(batch, "has_3d", r_gt.shape[0], r_gt.device, "rot")
     w = iteration_weights(len(outputs["R"]))
 
     def per(r: torch.Tensor) -> torch.Tensor:
@@ -158,7 +177,8 @@ def edge_loss(outputs: dict, batch: dict, edges: torch.Tensor) -> torch.Tensor:
     e = edges.to(v.device)
     d = (v[:, e[:, 0]] - v[:, e[:, 1]]).norm(dim=-1)
     d_gt = (v_gt[:, e[:, 0]] - v_gt[:, e[:, 1]]).norm(dim=-1)
-    return masked_mean((d - d_gt).abs().mean(-1), _mask(batch, "has_3d", v.shape[0], v.device))
+    return masked_mean((d - d_gt).abs().mean(-1),
+                       _mask(batch, "has_3d", v.shape[0], v.device, "edge"))
 
 
 def landmark2d_loss(outputs: dict, batch: dict, crop_size: int | None = None,
@@ -177,8 +197,40 @@ def landmark2d_loss(outputs: dict, batch: dict, crop_size: int | None = None,
     if crop_size is None:
         img = batch.get("image")
         crop_size = int(img.shape[-1]) if img is not None else 192
-    per = vertex_l1(lm, batch["landmarks68_crop"], reduction) / (crop_size / 2.0)
-    return masked_mean(per, _mask(batch, "has_lmk2d", lm.shape[0], lm.device))
+    mask = _mask(batch, "has_lmk2d", lm.shape[0], lm.device, "lmk2d")
+    lw = batch.get("landmarks68_weight")
+    if lw is None:
+        per = vertex_l1(lm, batch["landmarks68_crop"], reduction) / (crop_size / 2.0)
+        return masked_mean(per, mask)
+    d = (lm - batch["landmarks68_crop"]).abs()
+    d = d.mean(-1) if reduction == "mean" else d.sum(-1)
+    lw = lw.to(d.dtype)
+    per = (d * lw).sum(-1) / lw.sum(-1).clamp(min=1e-6) / (crop_size / 2.0)
+    return masked_mean(per, mask * (lw.sum(-1) > 0).float())
+
+
+def aux2d_loss(outputs: dict, batch: dict, crop_size: int | None = None) -> torch.Tensor:
+    """Auxiliary 2D points: projected dense vertices ``aux2d_ids`` vs ``aux2d_crop`` (crop px),
+    weighted per point by ``aux2d_weight``, iteration weighted, in normalised crop units
+    (crop px / (S/2), as :func:`landmark2d_loss`). Samples without points contribute 0."""
+    w = batch.get("aux2d_weight")
+    preds = outputs["vertices_img"]
+    if w is None:
+        return preds[-1].sum() * 0.0
+    if crop_size is None:
+        img = batch.get("image")
+        crop_size = int(img.shape[-1]) if img is not None else 192
+    ids = batch["aux2d_ids"].long()
+    tgt = batch["aux2d_crop"]
+    w = w.to(tgt.dtype)
+    has = (w.sum(-1) > 0).float()
+    total = preds[-1].sum() * 0.0
+    for wi, p in zip(iteration_weights(len(preds)), preds, strict=True):
+        pts = torch.gather(p, 1, ids[..., None].expand(-1, -1, 2))
+        d = (pts - tgt).abs().mean(-1)
+        per = (d * w).sum(-1) / w.sum(-1).clamp(min=1e-6) / (crop_size / 2.0)
+        total = total + wi * masked_mean(per, has)
+    return total
 
 
 def trg_loss(
@@ -212,8 +264,10 @@ def trg_loss(
         terms["edge"] = edge_loss(outputs, batch, edges)
     if w.lmk2d:
         terms["lmk2d"] = landmark2d_loss(outputs, batch, reduction=w.coord_reduction)
+    if w.aux2d:
+        terms["aux2d"] = aux2d_loss(outputs, batch)
     weight_of = {"head": w.head, "cam": w.cam, "img": w.img, "rot": w.rot, "edge": w.edge,
-                 "lmk2d": w.lmk2d}
+                 "lmk2d": w.lmk2d, "aux2d": w.aux2d}
     total = sum(weight_of[k] * v for k, v in terms.items())
     if not isinstance(total, torch.Tensor):
         raise ValueError("trg_loss: all weights are zero")

@@ -5,7 +5,13 @@ Sample dict (team brief; torch float32 tensors unless stated):
   ``box`` (3,) = (cx, cy, side) in full-image pixels, ``bbox_info`` (3,) =
   ``geometry.bbox_info(K, box)`` (scale 1), ``R`` (3,3), ``T`` (3,) metres, ``vertices`` (V,3)
   head frame metres, ``landmarks68_crop`` (68,2) crop pixels, ``has_3d`` (bool), ``has_lmk2d``
-  (bool), ``correction`` (3,) = ``geometry.correction_from_translation(T, K, box)``.
+  (bool), ``correction`` (3,) = ``geometry.correction_from_translation(T, K, box)``,
+  ``landmarks68_weight`` (68,) per-landmark weight of the sparse 2D term (1 = labelled),
+  ``loss_mask`` (6,) per-sample weight of the loss terms in ``LOSS_TERMS`` order (1 for fully
+  labelled data; real pseudo-labelled faces switch off what their labels cannot support),
+  ``aux2d_crop`` (AUX_POINTS, 2) extra 2D points in crop pixels, ``aux2d_ids`` (AUX_POINTS,)
+  int64 their topology vertex ids, ``aux2d_weight`` (AUX_POINTS,) (0 = absent; e.g. AFLW's 21
+  hand landmarks).
 
 Invariants (tested): ``K_crop == geometry.crop_intrinsics(K, box, S)``, ``T ==
 translation_from_correction(correction, K, box)`` and, for 3D labels, projecting ``R V + T`` with
@@ -47,8 +53,29 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 SAMPLE_KEYS = (
     "image", "K_crop", "K", "box", "bbox_info", "R", "T", "vertices", "landmarks68_crop",
-    "has_3d", "has_lmk2d", "correction",
+    "has_3d", "has_lmk2d", "correction", "landmarks68_weight", "loss_mask", "aux2d_crop",
+    "aux2d_ids", "aux2d_weight",
 )
+
+LOSS_TERMS = ("head", "cam", "img", "rot", "edge", "lmk2d")
+"""Order of ``loss_mask`` (the terms of :mod:`head_pose_ros.losses`)."""
+
+AUX_POINTS = 21
+"""Fixed number of auxiliary 2D points per sample (collation needs one size)."""
+
+
+@dataclass
+class AuxPoints:
+    """Extra 2D labels of a face in full-image pixels, tied to topology vertices."""
+
+    points: np.ndarray
+    """(N <= AUX_POINTS, 2) full-image pixels."""
+    vertex_ids: np.ndarray
+    """(N,) topology vertex of each point."""
+    weight: np.ndarray
+    """(N,) >= 0 (0 = not visible)."""
+    mirror: np.ndarray
+    """(N,) index of each point's mirror partner (for the flip augmentation)."""
 
 
 @dataclass
@@ -147,6 +174,11 @@ class FaceLabels:
     """(V,3) head frame, metres."""
     landmarks68: np.ndarray | None = None
     """(68,2) full-image pixels (2D-only data; for 3D data they are derived from the mesh)."""
+    landmarks68_weight: np.ndarray | None = None
+    """(68,) weight of each 2D landmark (None = all 1)."""
+    loss_mask: np.ndarray | None = None
+    """(6,) per-term weights in ``LOSS_TERMS`` order (None = all 1)."""
+    aux: AuxPoints | None = None
 
     @property
     def has_3d(self) -> bool:
@@ -287,6 +319,22 @@ def build_sample(
         lm2d = (np.c_[lm2d, np.ones(len(lm2d))] @ W.T)[:, :2]
         if p.flip:
             lm2d = lm2d[IBUG_MIRROR_68]
+    lm_w = (np.ones(68) if labels.landmarks68_weight is None
+            else np.asarray(labels.landmarks68_weight, np.float64).reshape(68))
+    if p.flip:
+        lm_w = lm_w[IBUG_MIRROR_68]
+    aux_xy, aux_ids, aux_w = np.zeros((AUX_POINTS, 2)), np.zeros(AUX_POINTS), np.zeros(AUX_POINTS)
+    if labels.aux is not None:
+        a = labels.aux
+        n = len(a.points)
+        if n > AUX_POINTS:
+            raise ValueError(f"at most {AUX_POINTS} auxiliary points, got {n}")
+        q = geo.image_to_crop(np.asarray(a.points, np.float64), box, S)
+        q = (np.c_[q, np.ones(n)] @ W.T)[:, :2]
+        ids, wts = np.asarray(a.vertex_ids), np.asarray(a.weight, np.float64)
+        if p.flip:
+            q, wts = q[a.mirror], wts[a.mirror]
+        aux_xy[:n], aux_ids[:n], aux_w[:n] = q, ids, wts
 
     M = W @ A
     crop = cv2.warpAffine(image_rgb, M[:2], (S, S), flags=cv2.INTER_LINEAR,
@@ -320,4 +368,10 @@ def build_sample(
         "has_3d": torch.tensor(bool(has_3d)),
         "has_lmk2d": torch.tensor(True),
         "correction": f32(corr),
+        "landmarks68_weight": f32(lm_w),
+        "loss_mask": f32(np.ones(len(LOSS_TERMS)) if labels.loss_mask is None
+                         else labels.loss_mask),
+        "aux2d_crop": f32(aux_xy),
+        "aux2d_ids": torch.from_numpy(aux_ids.astype(np.int64)),
+        "aux2d_weight": f32(aux_w),
     }

@@ -14,7 +14,7 @@ from head_pose_ros.data.base import FaceDataset
 from head_pose_ros.data.crop import AugmentConfig
 from head_pose_ros.topology import FaceTopology
 
-DATASET_TYPES = ("synth_stream", "synth_npz", "arkitface", "w300lp", "toy")
+DATASET_TYPES = ("synth_stream", "synth_npz", "arkitface", "w300lp", "aflw_crops", "toy")
 
 
 @dataclass
@@ -24,8 +24,11 @@ class DatasetSpec:
     ``type``: ``synth_stream`` (on-the-fly engine: ``preset``, ``length``, ``seed``,
     ``overrides``), ``toy`` (OpenCV-drawn template, no renderer: ``length``, ``seed``; smoke
     tests), ``synth_npz`` (``root`` = a head-pose-synth directory), ``arkitface``
-    (``root``, ``split``, optional ``csv``), ``w300lp`` (``root``). ``weight``: relative sampling
-    weight of the source in the mix (per source, not per sample).
+    (``root``, ``split``, optional ``csv``), ``w300lp`` (``root``), ``aflw_crops`` (``root`` =
+    ``real/aflw_crops``, ``labels`` = the pseudo-label file of ``head_pose_ros.teacher
+    .pseudolabel``, ``split`` train / val / all, optional ``loss_mask``: 6 per-term weights of
+    its teacher-fitted samples, see ``data.aflw_crops``). ``weight``: relative sampling weight
+    of the source in the mix (per source, not per sample).
     """
 
     type: str = "synth_stream"
@@ -36,6 +39,8 @@ class DatasetSpec:
     length: int = 10000
     seed: int = 0
     weight: float = 1.0
+    labels: str = ""
+    loss_mask: list[float] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,7 +54,7 @@ def build_dataset(spec: Any, topology: FaceTopology, augment: AugmentConfig | No
     kind = g("type")
     kw = {"out_size": out_size, "box_scale": box_scale}
     s = int(g("seed", 0) or 0) + seed
-    if kind in ("synth_npz", "arkitface", "w300lp") and not g("root"):
+    if kind in ("synth_npz", "arkitface", "w300lp", "aflw_crops") and not g("root"):
         raise ValueError(f"dataset type {kind!r} needs a root directory (set ...root=PATH)")
     if kind == "synth_stream":
         return SynthStreamDataset(g("preset", "wild"), topology, seed=s,
@@ -62,6 +67,14 @@ def build_dataset(spec: Any, topology: FaceTopology, augment: AugmentConfig | No
     if kind == "arkitface":
         return ARKitFaceDataset(g("root"), topology, split=g("split", "train"),
                                 csv_path=g("csv") or None, augment=augment, seed=s, **kw)
+    if kind == "aflw_crops":
+        from head_pose_ros.data.aflw_crops import AFLWCropsDataset
+
+        if not g("labels"):
+            raise ValueError("dataset type 'aflw_crops' needs labels=PSEUDO_LABEL_FILE")
+        return AFLWCropsDataset(g("root"), g("labels"), topology, split=g("split", "train"),
+                                augment=augment, loss_mask=list(g("loss_mask", []) or []),
+                                seed=s, **kw)
     if kind == "w300lp":
         return W300LPDataset(g("root"), topology, augment=augment, seed=s, **kw)
     raise ValueError(f"unknown dataset type {kind!r}; one of {DATASET_TYPES}")
