@@ -286,3 +286,22 @@ def test_default_intrinsics():
     K = g.default_intrinsics(640, 480)  # noqa: N806
     assert K[0, 0] == K[1, 1] == 1120.0
     assert (K[0, 2], K[1, 2]) == (319.5, 239.5)
+
+
+def test_image_centre_is_the_middle_pixel_centre():
+    # pixel centres at integers: a 3-pixel row spans [-0.5, 2.5], its centre is pixel 1
+    assert g.image_centre(3, 5) == (1.0, 2.0)
+    assert g.image_centre(640, 480) == (319.5, 239.5)
+    # the centre is where a centred crop's box centre lands: mirror pixels are equidistant
+    cx, _ = g.image_centre(640, 480)
+    assert cx - 0 == 639 - cx
+
+
+def test_box_from_landmarks():
+    lm = np.array([[10.0, 20.0], [30.0, 60.0], [15.0, 40.0]])
+    np.testing.assert_array_equal(g.box_from_landmarks(lm), [10.0, 20.0, 30.0, 60.0])
+    np.testing.assert_allclose(g.box_from_landmarks(lm, 2.0), [0.0, 0.0, 40.0, 80.0])
+    # the training crop is built on the same extent
+    x0, y0, x1, y1 = g.box_from_landmarks(lm)
+    np.testing.assert_array_equal(g.crop_box_from_landmarks(lm, 1.5),
+                                  [(x0 + x1) / 2, (y0 + y1) / 2, 1.5 * max(x1 - x0, y1 - y0)])

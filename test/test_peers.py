@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from head_pose_ros.geometry import rot_x, rot_y, rot_z, rotation_to_euler_ypr
+from head_pose_ros.geometry import default_intrinsics, rot_x, rot_y, rot_z, rotation_to_euler_ypr
 from head_pose_ros.peers.aflw2000 import evaluate_rotations, label_round_trip_error, load_aflw2000
 from head_pose_ros.peers.mediapipe_peer import (
     GL_TO_CV,
     canonical_to_head_matrix,
-    in_the_wild_intrinsics,
     load_canonical_mesh,
     pose_from_pnp,
     pose_from_transform,
@@ -89,7 +88,7 @@ def test_pnp_and_transform_conversions_recover_pose(shared_data: Path) -> None:
     C = canonical_to_head_matrix(xyz)
     R = rot_y(0.4) @ rot_x(-0.2) @ rot_z(0.1)  # our convention: head -> OpenCV camera
     T = np.array([0.05, -0.02, 0.6])
-    K = in_the_wild_intrinsics(640, 480)
+    K = default_intrinsics(640, 480)
     X_cam = (xyz / 100.0) @ C.T @ R.T + T  # canonical cm -> head m -> camera
     uv = (X_cam / X_cam[:, 2:]) @ K.T
     R_p, T_p = pose_from_pnp(uv[:, :2], K, xyz, C)
@@ -107,6 +106,35 @@ def test_pnp_and_transform_conversions_recover_pose(shared_data: Path) -> None:
     R_f, _, _ = pose_from_transform(np.eye(4), C)
     np.testing.assert_allclose(R_f, np.eye(3), atol=1e-12)
     np.testing.assert_allclose(rotation_to_euler_ypr(R_f, "aflw"), 0.0, atol=1e-12)
+
+
+def test_solvepnp_peer_uses_the_estimators_intrinsics(shared_data: Path, monkeypatch) -> None:
+    """Without a K, the solvePnP peer assumes the camera the estimator is evaluated with
+    (geometry.default_intrinsics: principal point ((W-1)/2, (H-1)/2)). Landmarks projected with
+    that camera must give back the exact pose; a peer centred at (W/2, H/2) is 0.5 px off and
+    misses R by ~5e-4 (rotation-matrix entries). MediaPipe is replaced by a stub landmarker."""
+    import sys
+    from types import SimpleNamespace
+
+    from head_pose_ros.peers.mediapipe_peer import MediaPipePeer
+
+    xyz = load_canonical_mesh(_paths(shared_data)["canonical"])
+    C = canonical_to_head_matrix(xyz)
+    R = rot_y(0.3) @ rot_x(0.15) @ rot_z(-0.05)
+    T = np.array([0.04, 0.03, 0.7])
+    w, h = 641, 479  # odd and even sizes
+    X_cam = (xyz / 100.0) @ C.T @ R.T + T
+    uv = ((X_cam / X_cam[:, 2:]) @ default_intrinsics(w, h).T)[:, :2]
+    points = [SimpleNamespace(x=u / w, y=v / h) for u, v in uv]  # MediaPipe's normalised output
+    monkeypatch.setitem(sys.modules, "mediapipe", SimpleNamespace(
+        Image=lambda **kw: None, ImageFormat=SimpleNamespace(SRGB=1)))
+    peer = MediaPipePeer.__new__(MediaPipePeer)
+    peer.canonical_cm, peer.C, peer._facemesh = xyz, C, None
+    peer._landmarker = SimpleNamespace(detect=lambda image: SimpleNamespace(
+        face_landmarks=[points], facial_transformation_matrixes=[]))
+    r = peer.run(np.zeros((h, w, 3), np.uint8))
+    np.testing.assert_allclose(r.R_pnp, R, atol=1e-6)
+    np.testing.assert_allclose(r.T_pnp, T, atol=1e-6)
 
 
 @needs_mediapipe

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from head_pose_ros.geometry import box_from_landmarks
+
 FRAME_SIZES: dict[str, tuple[int, int]] = {"640x480": (640, 480), "1920x1080": (1920, 1080)}
 #: faces per end-to-end frame -> (columns, rows) of the tiling
 FACE_LAYOUTS: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1), 4: (2, 2)}
@@ -67,5 +69,5 @@ def make_frame(patch: np.ndarray, lm: np.ndarray, size: tuple[int, int], n_faces
             y0 = r * th + (th - side) // 2
             frame[y0:y0 + side, x0:x0 + side] = face
             p = lm * k + [x0, y0]
-            boxes.append([*p.min(0), *p.max(0)])
+            boxes.append(box_from_landmarks(p))
     return frame, np.asarray(boxes, dtype=np.float64)

@@ -4,9 +4,10 @@
 Peers, all on whole images with MediaPipe's own face detector:
 
 * ``mediapipe_solvepnp``: the Face Landmarker's first 468 landmarks (pixels) + ``cv2.solvePnP``
-  on MediaPipe's canonical face mesh (468 vertices in cm, in landmark order) with ``f = W + H``
-  and the principal point at the image centre ``(W / 2, H / 2)`` (the paper's in-the-wild
-  intrinsics).
+  on MediaPipe's canonical face mesh (468 vertices in cm, in landmark order) with the intrinsics
+  the estimator is evaluated with, :func:`head_pose_ros.geometry.default_intrinsics` (the paper's
+  in-the-wild ``f = W + H``, principal point at the image centre ``((W-1)/2, (H-1)/2)``, pixel
+  centres at integers as everywhere in the package; docs/CONVENTIONS.md).
 * ``mediapipe_transform``: the Face Landmarker's own 4x4 facial transformation matrix (canonical
   mesh -> its OpenGL-style metric camera with a fixed virtual camera, not our intrinsics).
 * ``mediapipe_facemesh_solvepnp`` (only with mediapipe < 0.10.30, which still ships the legacy
@@ -44,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from head_pose_ros.geometry import default_intrinsics
 from head_pose_ros.peers.aflw2000 import (
     evaluate_rotations,
     label_round_trip_error,
@@ -94,12 +96,6 @@ def canonical_to_head_matrix(xyz: np.ndarray) -> np.ndarray:
     if not np.allclose(C @ C.T, np.eye(3)) or np.linalg.det(C) < 0.5:
         raise ValueError(f"canonical mesh axes are not a proper rotation of ours: {C}")
     return C
-
-
-def in_the_wild_intrinsics(width: int, height: int) -> np.ndarray:
-    """``f = W + H``, principal point at the image centre ``(W / 2, H / 2)``."""
-    f = float(width + height)
-    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
 
 
 def pose_from_pnp(
@@ -196,12 +192,13 @@ class MediaPipePeer:
 
     def run(self, image_bgr: np.ndarray, K: np.ndarray | None = None) -> PeerResult:
         """Landmarks and both poses for the (first) face in a BGR uint8 image; solvePnP uses
-        ``K`` (3, 3), default :func:`in_the_wild_intrinsics` (the transform never uses it)."""
+        ``K`` (3, 3), default :func:`~head_pose_ros.geometry.default_intrinsics` (the transform
+        never uses it)."""
         import mediapipe as mp
 
         h, w = image_bgr.shape[:2]
         rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
-        K = in_the_wild_intrinsics(w, h) if K is None else np.asarray(K, np.float64)
+        K = default_intrinsics(w, h) if K is None else np.asarray(K, np.float64)
         R_fm = None
         if self._facemesh is not None:
             fm = self._facemesh.process(rgb)

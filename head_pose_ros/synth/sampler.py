@@ -34,9 +34,11 @@ import cv2
 import numpy as np
 
 from ..geometry import (
+    box_from_landmarks,
     crop_box_from_landmarks,
     crop_intrinsics,
     euler_ypr_to_rotation,
+    image_centre,
     rotation_to_euler_ypr,
 )
 from . import textures
@@ -264,8 +266,9 @@ def sample_camera(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarra
         fov = math.radians(rng.uniform(*cfg.hfov))
         fx = (w / 2) / math.tan(fov / 2)
     fy = fx * (1 + rng.normal(0, 0.003))
-    cx = w / 2 - 0.5 + rng.uniform(-cfg.pp_offset, cfg.pp_offset) * w
-    cy = h / 2 - 0.5 + rng.uniform(-cfg.pp_offset, cfg.pp_offset) * h
+    cx, cy = image_centre(w, h)
+    cx += rng.uniform(-cfg.pp_offset, cfg.pp_offset) * w
+    cy += rng.uniform(-cfg.pp_offset, cfg.pp_offset) * h
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])  # noqa: N806
     return K, int(w), int(h)
 
@@ -435,7 +438,7 @@ class SyntheticFaceGenerator:
         # 2D occluders on the primary face (drawn in the rendered image)
         if rng.random() < cfg.occlusion:
             uv_r = primary["uv_r"]
-            fb = np.array([*uv_r.min(0), *uv_r.max(0)])
+            fb = box_from_landmarks(uv_r)
             kind = rng.choice(4, p=[0.35, 0.3, 0.2, 0.15])
             if kind == 0:
                 occl = textures.draw_hand(rng, rgb, fb, np.asarray(primary["app"].skin))
@@ -484,7 +487,7 @@ class SyntheticFaceGenerator:
                 R=p["R"].copy(), T=p["T"].copy(), vertices=p["dense"].copy(),
                 landmarks68=uv[head.landmark_ids].copy(),
                 landmarks68_visible=p["visible"].copy(),
-                bbox=np.array([*uv.min(0), *uv.max(0)]),
+                bbox=box_from_landmarks(uv),
             ))
         out = dict(
             image=image, K=K, image_size=np.array([w, h]), index=int(index), persons=labels,
