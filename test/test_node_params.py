@@ -24,11 +24,47 @@ def test_defaults_are_valid():
     assert cfg.detector == "auto" and cfg.device == "cpu" and cfg.backend == "auto"
 
 
-def test_yaml_file_lists_every_parameter_with_the_defaults():
-    data = yaml.safe_load((REPO_ROOT / "config" / "head_pose.yaml").read_text())
-    params = data["head_pose_node"]["ros__parameters"]
-    assert params == {p.name: p.default for p in PARAMS}
-    assert yaml.safe_load(defaults_yaml()) == data
+def test_yaml_file_is_the_generated_one_and_applies_under_any_namespace():
+    """config/head_pose.yaml == `python -m head_pose_ros.ros.params` (text), keyed '/**' so
+    that a namespace or a renamed node still gets it (issue 13, item 3)."""
+    text = (REPO_ROOT / "config" / "head_pose.yaml").read_text()
+    assert text == defaults_yaml(), "regenerate: python -m head_pose_ros.ros.params > " \
+                                    "config/head_pose.yaml"
+    data = yaml.safe_load(text)
+    assert list(data) == ["/**"]
+    assert data["/**"]["ros__parameters"] == {p.name: p.default for p in PARAMS}
+
+
+@pytest.mark.ros
+def test_params_file_reaches_the_node_in_a_namespace(tmp_path):
+    """rcl itself (not a mock) applies the shipped file to a node in a namespace and to a
+    renamed node: a value changed in a copy of the file arrives in both."""
+    import rclpy
+
+    from head_pose_ros.ros.params import load_config
+
+    text = (REPO_ROOT / "config" / "head_pose.yaml").read_text()
+    assert "    max_faces: 8\n" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("    max_faces: 8\n", "    max_faces: 3\n"))
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, args=["--ros-args", "--params-file", str(path)])
+    try:
+        for name, ns in (("head_pose_node", "robot1"), ("left_cam", "/a/b")):
+            node = rclpy.create_node(name, namespace=ns, context=ctx)
+            try:
+                assert load_config(node).max_faces == 3, (name, ns)
+            finally:
+                node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)
+
+
+def test_frame_prefix_must_be_a_frame_name():
+    assert validate({"frame_prefix": "left_cam/"}).frame_prefix == "left_cam/"
+    for bad in ("/left", "a b", "cam/ x"):
+        with pytest.raises(ParameterError, match="'frame_prefix'"):
+            validate({"frame_prefix": bad})
 
 
 def test_every_parameter_is_described():
@@ -46,7 +82,6 @@ def test_every_parameter_is_described():
         ({"detector": "hog"}, "'detector' = 'hog' is not one of"),
         ({"backend": "tensorrt"},
          "'backend' = 'tensorrt' is not one of ['auto', 'torch', 'onnxruntime']"),
-        ({"detector": "yunet"}, "'yunet_model' is empty but detector is 'yunet'"),
         ({"detect_every_n": 0}, "'detect_every_n' = 0 is outside [1, 1000]"),
         ({"detection_score_threshold": 1.5}, "'detection_score_threshold' = 1.5 is outside"),
         ({"filter_beta_t": float("nan")}, "not a finite number"),

@@ -13,6 +13,7 @@ keeps in sync.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,11 @@ PARAMS: tuple[ParamSpec, ...] = (
               "A gap longer than this (s) between observations restarts the filter.",
               lo=0.0, hi=60.0),
     # --- camera
+    ParamSpec("image_transport", "raw",
+              "Input transport: 'raw' (sensor_msgs/Image on 'image') or 'compressed' "
+              "(sensor_msgs/CompressedImage, JPEG or PNG, on '<image>/compressed' as "
+              "image_transport's compressed transport publishes it; <image> is the resolved, "
+              "remapped 'image' topic).", choices=("raw", "compressed")),
     ParamSpec("image_is_rectified", "auto",
               "'true': the image is rectified, intrinsics = CameraInfo P[0:3,0:3]. 'false': raw "
               "image, intrinsics K and distortion D (plumb_bob, rational_polynomial). 'auto': "
@@ -127,12 +133,19 @@ PARAMS: tuple[ParamSpec, ...] = (
               "stamp matches exactly; beyond it the latest CameraInfo is used (one warning).",
               lo=0.0, hi=10.0),
     ParamSpec("camera_info_wait", 0.05,
-              "How long (s) an image may wait for its CameraInfo to arrive.", lo=0.0, hi=1.0),
+              "How long (s) an image may wait for its CameraInfo to arrive. Only the first image "
+              "waits while no CameraInfo has ever arrived, and images stop waiting while the "
+              "CameraInfo comes slower than the images (the latest one is used then), so a "
+              "missing or slow CameraInfo never costs this on every frame.", lo=0.0, hi=1.0),
     ParamSpec("mono16_scaling", "minmax",
               "16-bit images to 8 bit: 'minmax' (stretch each frame) or 'shift' (>> 8).",
               choices=("minmax", "shift")),
     # --- outputs
     ParamSpec("publish_tf", True, "Broadcast face_<id> and gaze_<id> (REP-155) on /tf."),
+    ParamSpec("frame_prefix", "",
+              "Prefix of the TF frames of the people: '<frame_prefix>face_<id>' and "
+              "'<frame_prefix>gaze_<id>'. Give every node that shares /tf its own (e.g. "
+              "'left_cam/'): ids count from 1 in each node."),
     ParamSpec("publish_markers", True, "Publish the MarkerArray on 'markers'."),
     ParamSpec("publish_debug_image", False,
               "Publish 'debug_image' (boxes, landmarks, axes drawn on the input)."),
@@ -175,11 +188,13 @@ class NodeConfig:
     filter_beta_r: float
     filter_d_cutoff: float
     filter_reset_after: float
+    image_transport: str
     image_is_rectified: str
     camera_info_tolerance: float
     camera_info_wait: float
     mono16_scaling: str
     publish_tf: bool
+    frame_prefix: str
     publish_markers: bool
     publish_debug_image: bool
     publish_dense_landmarks: bool
@@ -246,6 +261,10 @@ def validate(values: dict[str, Any]) -> NodeConfig:
         dev = out["device"]
         if not (dev == "cpu" or dev == "cuda" or (dev.startswith("cuda:") and dev[5:].isdigit())):
             problems.append(f"'device' = {dev!r} must be 'cpu', 'cuda' or 'cuda:<index>'")
+        fp = out["frame_prefix"]
+        if fp and not re.fullmatch(r"[^/\s]\S*", fp):
+            problems.append(f"'frame_prefix' = {fp!r} must be empty or a TF frame name prefix "
+                            "(no spaces, no leading '/': tf2 refuses those)")
         if out["detector"] == "yunet" and not out["yunet_model"]:
             problems.append(
                 "'yunet_model' is empty but detector is 'yunet': give the path of "
@@ -318,9 +337,17 @@ def load_config(node) -> NodeConfig:
     return validate(values)
 
 
-def defaults_yaml(node_name: str = "head_pose_node") -> str:
-    """The YAML parameter file with every default and its description as a comment."""
-    lines = [f"{node_name}:", "  ros__parameters:"]
+def defaults_yaml(node_name: str = "/**") -> str:
+    """The YAML parameter file with every default and its description as a comment.
+
+    ``node_name`` ``/**`` (the default, what ``config/head_pose.yaml`` uses) applies the file to
+    the node under any name and namespace (``namespace:=robot1``, ``__node:=left_cam``)."""
+    lines = [
+        "# head_pose_node parameters (defaults). Generated from head_pose_ros/ros/params.py:",
+        "#   python -m head_pose_ros.ros.params > config/head_pose.yaml",
+        "# (test/test_node_params.py keeps both in sync). '/**' applies the file to the node",
+        "# under any name and namespace.",
+        f"{node_name}:", "  ros__parameters:"]
     for spec in PARAMS:
         words = spec.description.split()
         line = "    #"
@@ -339,3 +366,7 @@ def defaults_yaml(node_name: str = "head_pose_node") -> str:
             txt = repr(v)
         lines.append(f"    {spec.name}: {txt}")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(defaults_yaml(), end="")
