@@ -6,7 +6,7 @@ Conventions used by every function in this module (and by the torch twins in
 * Column vectors. A head pose ``(R, T)`` maps head coordinates to camera coordinates:
   ``X_cam = R @ X_head + T``.
 * Camera frame = OpenCV optical frame: x right, y down, z forward. Units: metres, radians.
-* Head frame (ARKit 1220 topology, see DESIGN.md §3): x towards the subject's left ear, y towards
+* Head frame (ARKit 1220 topology, docs/CONVENTIONS.md): x towards the subject's left ear, y towards
   the chin, z from the face into the head. ``R = I`` means the person looks into the camera.
 * Intrinsics ``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` (skew must be 0 for the crop helpers).
 * Pixel convention (OpenCV): the centre of pixel ``(i, j)`` (column i, row j) is at continuous
@@ -181,7 +181,7 @@ def rotation_to_euler_ypr(R: np.ndarray, convention: str = "trg") -> np.ndarray:
     pitch; tilting the head so that its top moves to the image right (towards the subject's
     left shoulder; clockwise in the image) has POSITIVE roll.
 
-    ``convention="aflw"`` (AFLW2000-3D / HopeNet protocol, DESIGN.md §4): with
+    ``convention="aflw"`` (AFLW2000-3D / HopeNet protocol, docs/CONVENTIONS.md): with
     ``D = diag(1, -1, -1)`` the label matrix is ``M = D @ R.T @ D = Rz(roll) @ Ry(yaw) @ Rx(pitch)``
     and ``pitch = atan2(M21, M22)``, ``yaw = atan2(-M20, hypot(M00, M10))``,
     ``roll = atan2(M10, M00)``. At small angles it agrees with "trg" on yaw and roll and has

@@ -1,9 +1,10 @@
 """Conversion between sensor_msgs/Image fields and numpy BGR images (no ROS import).
 
-The node never uses cv_bridge (broken with NumPy 2, see DESIGN.md section 6). This module reads
-the raw message fields (``height``, ``width``, ``encoding``, ``is_bigendian``, ``step``, ``data``)
-and returns a contiguous ``(H, W, 3) uint8`` BGR image, the format the detector and the estimator
-take. Everything is vectorised numpy / OpenCV; no per-pixel Python loops.
+The node never uses cv_bridge (PyPI's ``cv-bridge`` is an old ROS 1 port that is broken with
+NumPy 2: ``tostring`` removed, a 16-bit typo, no row padding). This module reads the raw message
+fields (``height``, ``width``, ``encoding``, ``is_bigendian``, ``step``, ``data``) and returns
+a contiguous ``(H, W, 3) uint8`` BGR image, the format the detector and the estimator take.
+Everything is vectorised numpy / OpenCV; no per-pixel Python loops.
 
 Supported encodings (ROS ``sensor_msgs/image_encodings`` names):
 ``bgr8``, ``rgb8``, ``bgra8``, ``rgba8``, ``mono8``, ``mono16``, the OpenCV aliases ``8UC1``

@@ -1,7 +1,7 @@
 """Face topology: the dense-landmark template and its index sets (data, not code).
 
 The default is the ARKit 1220-vertex topology shipped under
-``<shared data>/face_model/arkit1220/`` (template in metres, head frame of DESIGN.md §3:
+``<shared data>/face_model/arkit1220/`` (template in metres, head frame of docs/CONVENTIONS.md:
 x to the subject's left ear, y to the chin, z from the face into the head).
 A trained checkpoint carries the topology arrays, so inference needs no extra file.
 """

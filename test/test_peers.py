@@ -28,7 +28,8 @@ HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 needs_mediapipe = pytest.mark.skipif(
     not HAS_MEDIAPIPE, reason="mediapipe not installed (optional extra [peers]; use .venv-peers)")
 
-# DESIGN.md §4, measured on the 61 kept images of the shared subset.
+# docs/CONVENTIONS.md (AFLW2000-3D labels and protocol), measured on the 61 kept images of the
+# shared subset.
 REF_TRANSFORM = {"mae_r": 2.69, "ge": 5.58, "mae_r_zero": 4.59}
 REF_PNP = {"mae_yaw": 3.48, "mae_pitch": 3.26, "mae_roll": 1.43, "mae_r": 2.72, "ge": 5.51,
            "mae_r_zero": 4.62}
@@ -55,7 +56,7 @@ def test_label_round_trip_and_filter(shared_data: Path) -> None:
     dropped = sorted({s.name for s in all_samples} - {s.name for s in kept})
     assert dropped == ["image00032", "image00088", "image00091"]
     assert label_round_trip_error(kept) < 1e-6
-    # the label matrix of DESIGN.md §4, conjugated by diag(1,-1,-1), is our R
+    # the label matrix of docs/CONVENTIONS.md, conjugated by diag(1,-1,-1), is our R
     D = np.diag([1.0, -1.0, -1.0])
     for s in kept[:5]:
         R3 = (rot_z(s.roll) @ rot_y(s.yaw) @ rot_x(s.pitch)).T

@@ -1,5 +1,6 @@
 # ruff: noqa: N806  (R: the notation of geometry.py)
-"""AFLW2000-3D rotation protocol (DESIGN.md §4), shared by the peers and usable for any model.
+"""AFLW2000-3D rotation protocol (docs/CONVENTIONS.md), shared by the peers and usable for any
+model.
 
 Labels: ``Pose_Para[0, :3] = (pitch, yaw, roll)`` radians. The label rotation
 ``R3 = (Rz(roll) @ Ry(yaw) @ Rx(pitch)).T`` maps the 3DMM face frame (x to the subject's left,

@@ -12,7 +12,8 @@ Peers, all on whole images with MediaPipe's own face detector:
   mesh -> its OpenGL-style metric camera with a fixed virtual camera, not our intrinsics).
 * ``mediapipe_facemesh_solvepnp`` (only with mediapipe < 0.10.30, which still ships the legacy
   ``mediapipe.solutions.face_mesh``; ``refine_landmarks=False``, static image mode): the same
-  solvePnP on the legacy FaceMesh landmarks. This is the peer DESIGN.md §4 quotes.
+  solvePnP on the legacy FaceMesh landmarks. This is the reference peer of docs/CONVENTIONS.md
+  (AFLW2000-3D labels and protocol).
 
 Frames (derived from the mesh by :func:`canonical_to_head_matrix`, checked in the tests):
 the canonical mesh has x to the subject's left, y up (chin at -y), the nose at +z (out of the
@@ -220,7 +221,8 @@ class MediaPipePeer:
 def evaluate_aflw2000(
     data: str | Path, task_path: str | Path, canonical_path: str | Path
 ) -> dict[str, Any]:
-    """Run both peers on an AFLW2000 folder with the DESIGN.md §4 protocol -> JSON-able dict."""
+    """Run both peers on an AFLW2000 folder with the protocol of docs/CONVENTIONS.md ->
+    JSON-able dict."""
     import cv2
 
     samples = load_aflw2000(data)
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m head_pose_ros.peers.mediapipe_peer",
         description="MediaPipe peers (solvePnP on the canonical mesh; Face Landmarker transform) "
-                    "on AFLW2000 with the DESIGN.md §4 protocol.")
+                    "on AFLW2000 with the protocol of docs/CONVENTIONS.md.")
     ap.add_argument("--data", default=str(sd / "real" / "aflw2000_subset64"))
     ap.add_argument("--task", default=str(sd / "baselines" / "face_landmarker.task"),
                     help="MediaPipe face_landmarker.task bundle")

@@ -9,8 +9,8 @@ per-vertex shading fields) and turns per-person parameters (:class:`PersonShape`
   (before the hair offset) through the registration, and their 68 landmarks
   (``arkit1220/landmarks68.npy`` ids, iBUG order).
 
-Head frame: DESIGN.md §3 (x to the subject's left ear, y to the chin, z into the head), origin
-and axes of the ARKit template after its similarity alignment (see :mod:`.registration`).
+Head frame: docs/CONVENTIONS.md (x to the subject's left ear, y to the chin, z into the head),
+origin and axes of the ARKit template after its similarity alignment (see :mod:`.registration`).
 """
 
 from __future__ import annotations

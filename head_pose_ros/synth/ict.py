@@ -4,8 +4,8 @@ Frames:
 
 * ICT frame (the file): y up, nose tip towards +z (the viewer), x to the subject's left, metres.
 * "ICT flipped" frame (what :class:`ICTHead` holds): the ICT frame with y and z negated, i.e. the
-  OpenCV-like head convention of DESIGN.md §3 (x to the subject's left ear, y to the chin, z from
-  the face to the back of the head) but with the ICT origin.
+  OpenCV-like head convention of docs/CONVENTIONS.md (x to the subject's left ear, y to the chin,
+  z from the face to the back of the head) but with the ICT origin.
 * Head frame (labels): the ICT flipped frame moved by the rigid part of the ARKit-template
   registration (:mod:`head_pose_ros.synth.registration`), so that its origin and axes are those
   of the ARKit 1220 template. :class:`ICTHead.to_head_frame` applies that move to the neutral
