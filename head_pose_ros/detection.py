@@ -82,6 +82,14 @@ class FaceDetections:
         return self.select(np.argsort(-area, kind="stable")[:max_faces])
 
 
+def _visible_size(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``(M, 2)`` width and height of the part of each box inside a ``w x h`` image."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    vw = np.minimum(b[:, 2], w) - np.maximum(b[:, 0], 0)
+    vh = np.minimum(b[:, 3], h) - np.maximum(b[:, 1], 0)
+    return np.stack([vw, vh], axis=1)
+
+
 def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Resize so that the longer side is <= max_side. Returns (image, scale = new / old)."""
     h, w = image.shape[:2]
@@ -218,11 +226,12 @@ class YuNetDetector:
         scale = np.array([sx, sy])
         xy = faces[:, 0:2] / scale
         wh = faces[:, 2:4] / scale
+        # NOT clipped to the image: the crop (and with it the depth, Eq. 2) of a face partly out
+        # of frame is built from its whole box; only drawing clips (overlay.draw_people)
         boxes = np.hstack([xy, xy + wh])
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         kps = faces[:, 4:14].reshape(-1, 5, 2) / scale
-        keep = (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
+        vis = _visible_size(boxes, w, h)
+        keep = (vis[:, 0] > 1) & (vis[:, 1] > 1)
         return FaceDetections(boxes[keep], faces[keep, 14], kps[keep])
 
 
@@ -268,7 +277,6 @@ class HaarCascadeDetector:
         self.max_side = int(max_side)
 
     def detect(self, image: np.ndarray) -> FaceDetections:
-        h, w = image.shape[:2]
         small, s = _downscale(image, self.max_side)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
         min_px = max(8, round(self.min_size * s))
@@ -279,9 +287,7 @@ class HaarCascadeDetector:
         if len(rects) == 0:
             return FaceDetections(np.zeros((0, 4)), np.zeros((0,)), None)
         r = np.asarray(rects, np.float64).reshape(-1, 4) / s
-        boxes = np.hstack([r[:, :2], r[:, :2] + r[:, 2:]])
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        boxes = np.hstack([r[:, :2], r[:, :2] + r[:, 2:]])  # not clipped (see YuNetDetector)
         scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float64).reshape(-1)))
         keep = scores >= self.score_threshold
         return FaceDetections(boxes[keep], scores[keep], None)

@@ -1,6 +1,6 @@
 """REP-155 frames (``face_<id>``, ``gaze_<id>``) built on the head frame (pure numpy).
 
-Head frame (DESIGN.md section 3, the frame of the ARKit 1220 face model): x towards the
+Head frame (docs/CONVENTIONS.md, the frame of the ARKit 1220 face model): x towards the
 subject's left ear, y towards the chin, z from the face into the head. A pose (R, T) maps head
 to camera coordinates: ``X_cam = R @ X_head + T``.
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["FACE_FROM_HEAD", "GAZE_FROM_HEAD", "HEAD_FORWARD", "eye_midpoint", "rep155_frames",
-           "person_frames"]
+           "person_frames", "face_origin", "face_covariance", "head_to_face_points"]
 
 FACE_FROM_HEAD = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
 GAZE_FROM_HEAD = np.diag([-1.0, 1.0, -1.0])
@@ -60,10 +60,40 @@ def rep155_frames(rot: np.ndarray, trans: np.ndarray, origin_head: np.ndarray
     return {"face": (rot @ FACE_FROM_HEAD, t), "gaze": (rot @ GAZE_FROM_HEAD, t.copy())}
 
 
+def face_origin(vertices_head: np.ndarray, landmarks68: np.ndarray | None) -> np.ndarray:
+    """Origin of the face / gaze frames in the head frame: the eye midpoint of the estimated
+    dense face, or the head-frame origin when the 68-landmark vertex ids are unknown."""
+    return (eye_midpoint(vertices_head, landmarks68) if landmarks68 is not None
+            else np.zeros(3))
+
+
 def person_frames(rot: np.ndarray, trans: np.ndarray, vertices_head: np.ndarray,
                   landmarks68: np.ndarray | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """:func:`rep155_frames` with the origin at the eye midpoint of the estimated dense face
-    (at the head-frame origin when the 68-landmark vertex ids are unknown)."""
-    origin = (eye_midpoint(vertices_head, landmarks68) if landmarks68 is not None
-              else np.zeros(3))
-    return rep155_frames(rot, trans, origin)
+    """:func:`rep155_frames` with the origin at :func:`face_origin`."""
+    return rep155_frames(rot, trans, face_origin(vertices_head, landmarks68))
+
+
+def face_covariance(cov_head: np.ndarray, rot: np.ndarray, origin_head: np.ndarray
+                    ) -> np.ndarray:
+    """Covariance of the face-frame pose from the covariance of the head pose.
+
+    Both are 6x6 over ``(x, y, z, rotX, rotY, rotZ)`` with rotation errors about the camera's
+    fixed axes (``R_est = exp([d]x) R``, geometry_msgs/PoseWithCovariance). The face frame is
+    ``(R @ FACE_FROM_HEAD, T + R @ o)``: the rotation error ``d`` is the same, and the origin
+    moves by ``dT + d x (R o)``, so ``cov_face = J cov_head J^T`` with
+    ``J = [[I, -[R o]x], [0, I]]``.
+    """
+    lever = np.asarray(rot, np.float64) @ np.asarray(origin_head, np.float64).reshape(3)
+    x, y, z = lever
+    skew = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    jac = np.eye(6)
+    jac[:3, 3:] = -skew
+    c = jac @ np.asarray(cov_head, np.float64).reshape(6, 6) @ jac.T
+    return 0.5 * (c + c.T)
+
+
+def head_to_face_points(points_head: np.ndarray, origin_head: np.ndarray) -> np.ndarray:
+    """Head-frame points ``(N, 3)`` in the face frame: ``FACE_FROM_HEAD^T (p - o)``, so that
+    ``R_face @ p_face + t_face == R @ p_head + T``."""
+    p = np.asarray(points_head, np.float64).reshape(-1, 3) - np.asarray(origin_head, np.float64)
+    return p @ FACE_FROM_HEAD

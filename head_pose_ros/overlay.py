@@ -53,6 +53,9 @@ def draw_people(image: np.ndarray, people: Iterable[Any], K: np.ndarray,  # noqa
         b = np.asarray(p.est.box, np.float64).reshape(4)
         if not np.all(np.isfinite(b)):
             continue
+        # boxes may extend past the image (faces partly out of frame): clipped for drawing only
+        h, w = img.shape[:2]
+        b = np.clip(b, [0, 0, 0, 0], [w - 1, h - 1, w - 1, h - 1])
         cv2.rectangle(img, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), colour, thickness)
         for u, v in np.asarray(p.est.landmarks68, np.float64).reshape(-1, 2):
             if np.isfinite(u) and np.isfinite(v):

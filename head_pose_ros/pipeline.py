@@ -10,7 +10,8 @@ One frame::
               or follower.detections()        of the faces followed from the previous frame
     faces   = estimator.predict(image, K, boxes, dist)      (one batched forward pass)
     ids     = tracker.update(face boxes)      Hungarian matching; tentative tracks are hidden
-    R, T    = PoseFilter per track            One-Euro on SE(3) (``filter = 'none'``: raw)
+    R, T, C = PoseFilter per track            One-Euro on SE(3) (``filter = 'none'``: raw),
+                                              covariance C propagated through the filter
 
 Poses follow :mod:`head_pose_ros.geometry`: ``X_cam = R @ X_head + T`` in the optical frame of
 the image, metres. Stamps are seconds (any monotonic clock; the filter uses differences).
@@ -68,7 +69,9 @@ class TrackedHead:
         frames_seen: frames in which this track's face was found, including this one and
             the tentative frames before the track was confirmed.
         rot, trans: filtered pose (raw when tracking or filtering is off).
-        cov: (6, 6) symmetric positive-definite covariance (x, y, z, rotX, rotY, rotZ).
+        cov: (6, 6) symmetric positive-definite covariance (x, y, z, rotX, rotY, rotZ) of
+            ``rot, trans``: the raw estimate's, propagated through the pose filter
+            (:meth:`head_pose_ros.tracking.PoseFilter.step`).
         est: the unfiltered :class:`head_pose_ros.estimator.FaceEstimate`.
     """
 
@@ -177,6 +180,8 @@ class HeadPosePipeline:
                 continue  # tentative track: not reported yet
             rot = np.asarray(e.R, np.float64)
             trans = np.asarray(e.T, np.float64).reshape(3)
+            # the estimator inflates the depth variance itself for guessed intrinsics
+            cov = sanitize_covariance(np.asarray(e.covariance, np.float64).reshape(6, 6))
             frames_seen = 1
             if cfg.tracking:
                 track = upd.tracks[pid]
@@ -186,10 +191,8 @@ class HeadPosePipeline:
                         cfg.filter, cfg.filter_min_cutoff_t, cfg.filter_beta_t,
                         cfg.filter_min_cutoff_r, cfg.filter_beta_r, cfg.filter_d_cutoff,
                         cfg.filter_reset_after)
-                rot, trans = pf(stamp, rot, trans)
+                rot, trans, cov = pf.step(stamp, rot, trans, cov)
                 track.data["seen"] = track.data.get("seen", cfg.tracker_min_hits - 1) + 1
                 frames_seen = track.data["seen"]
-            # the estimator inflates the depth variance itself for guessed intrinsics
-            cov = sanitize_covariance(np.asarray(e.covariance, np.float64).reshape(6, 6))
             out.append(TrackedHead(int(pid), frames_seen, rot, trans, cov, e))
         return out, removed

@@ -20,6 +20,17 @@ CHI 2012) applied to a pose (R, T):
 At rest the cutoff is ``min_cutoff`` (strong smoothing of jitter); during fast motion the cutoff
 rises with speed (little lag). ``mode='none'`` passes poses through unchanged.
 
+Covariance (:meth:`PoseFilter.step`): the filter's output is ``A x + (I - A) x_prev`` with the
+per-block weights ``A = diag(a_t I3, a_r I3)`` of this step. The published covariance goes
+through the same recursion on the second moments, ``P = D S D + E P_prev E`` with
+``D = A^(1/2)``, ``E = (I - A)^(1/2)`` and ``S`` the raw estimate's covariance. That is the
+covariance of the filtered error when successive raw errors are fully correlated (a per-face
+estimator's errors are: the same face in the same pose gives the same error), and for one
+weight an upper bound for any correlation. So filtering never makes the covariance smaller than
+the raw estimate's at rest (a constant S stays S), and when S changes (the person moves away)
+the covariance follows with the same lag as the pose. It is not the ``a^2 / (1 - (1 - a)^2)``
+shrinkage of independent noise, which would claim about 20x less variance than the errors have.
+
 Time comes from the image stamps (seconds). A step back in time or a gap longer than
 ``reset_after`` seconds restarts the filter on the new measurement.
 """
@@ -200,22 +211,26 @@ class OneEuroFilter:
         self.d_cutoff = float(d_cutoff)
         self.x: np.ndarray | None = None
         self.dx: np.ndarray | None = None
+        self.alpha = 1.0  # weight of the new sample in the last step (1 = restart)
 
     def reset(self) -> None:
         self.x = None
         self.dx = None
+        self.alpha = 1.0
 
     def __call__(self, x: np.ndarray, dt: float) -> np.ndarray:
         x = np.asarray(x, np.float64)
         if self.x is None or dt <= 0:
             self.x = x.copy()
             self.dx = np.zeros_like(x)
+            self.alpha = 1.0
             return self.x.copy()
         dx = (x - self.x) / dt
         ad = smoothing_alpha(self.d_cutoff, dt)
         self.dx = ad * dx + (1 - ad) * self.dx
         cutoff = self.min_cutoff + self.beta * float(np.linalg.norm(self.dx))
         a = smoothing_alpha(cutoff, dt)
+        self.alpha = a
         self.x = a * x + (1 - a) * self.x
         return self.x.copy()
 
@@ -247,31 +262,42 @@ class PoseFilter:
         self._rot: np.ndarray | None = None
         self._w = 0.0  # filtered angular speed, rad/s
         self._stamp: float | None = None
+        self._cov: np.ndarray | None = None
 
     def reset(self) -> None:
         self._t.reset()
         self._rot = None
         self._w = 0.0
         self._stamp = None
+        self._cov = None
 
     def __call__(self, stamp: float, rot: np.ndarray,
                  trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Filter the measurement (rotation (3,3), translation (3,)) taken at ``stamp`` s."""
+        rot_f, trans_f, _ = self.step(stamp, rot, trans, None)
+        return rot_f, trans_f
+
+    def step(self, stamp: float, rot: np.ndarray, trans: np.ndarray,
+             cov: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Filter pose and covariance ``(6, 6)`` (x, y, z, rotX, rotY, rotZ) of one measurement;
+        returns the filtered ``(rot, trans, cov)`` (cov None when ``cov`` is None). The
+        covariance recursion is in the module docstring."""
         rot = np.asarray(rot, np.float64)
         trans = np.asarray(trans, np.float64)
+        cov = None if cov is None else np.asarray(cov, np.float64).reshape(6, 6)
         if self.mode == "none":
-            return rot.copy(), trans.copy()
+            return rot.copy(), trans.copy(), None if cov is None else cov.copy()
         if self._stamp is not None:
             dt = stamp - self._stamp
             if dt < 0 or dt > self.reset_after:
                 self.reset()
             elif dt == 0:  # the same stamp twice: keep the filtered state
-                return self._rot.copy(), self._t.x.copy()
+                return self._rot.copy(), self._t.x.copy(), self._cov_out(cov, 0.0, 0.0)
         if self._stamp is None:
             self._stamp = stamp
             self._rot = _orthonormalise(rot)
             self._w = 0.0
-            return self._rot.copy(), self._t(trans, 0.0)
+            return self._rot.copy(), self._t(trans, 0.0), self._cov_out(cov, 1.0, 1.0)
         dt = stamp - self._stamp
         self._stamp = stamp
         trans_f = self._t(trans, dt)
@@ -281,7 +307,21 @@ class PoseFilter:
         self._w = ad * speed + (1 - ad) * self._w
         a = smoothing_alpha(self.min_cutoff_r + self.beta_r * self._w, dt)
         self._rot = _orthonormalise(self._rot @ Rotation.from_rotvec(a * delta).as_matrix())
-        return self._rot.copy(), trans_f
+        return self._rot.copy(), trans_f, self._cov_out(cov, self._t.alpha, a)
+
+    def _cov_out(self, cov: np.ndarray | None, a_t: float, a_r: float) -> np.ndarray | None:
+        """``P = D cov D + E P_prev E`` (weights ``a_t`` of the translation, ``a_r`` of the
+        rotation; 1 = restart on ``cov``, 0 = keep the state)."""
+        if cov is None:
+            return None
+        if self._cov is None or (a_t >= 1.0 and a_r >= 1.0):
+            self._cov = cov.copy()
+        else:
+            d = np.sqrt(np.repeat([a_t, a_r], 3))
+            e = np.sqrt(1.0 - np.repeat([a_t, a_r], 3))
+            p = d[:, None] * cov * d[None, :] + e[:, None] * self._cov * e[None, :]
+            self._cov = 0.5 * (p + p.T)
+        return self._cov.copy()
 
 
 def _orthonormalise(m: np.ndarray) -> np.ndarray:

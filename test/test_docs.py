@@ -20,7 +20,6 @@ PENDING = {
     "head_pose_ros/train/metrics.py",
     "head_pose_ros/ros/camera.py",
     "head_pose_ros/ros/demo.py",
-    "head_pose_ros/frames.py",
     "test/test_model.py",
 }
 
