@@ -185,3 +185,46 @@ def test_node_latency_over_dds(shared_data: Path) -> None:
     assert "skipped" not in res, res.get("skipped")
     r = res["640x480_1face"]
     assert r["n"] == 3 and r["median_ms"] > 0
+
+
+def test_report_tables_show_every_section() -> None:
+    """Text and Markdown tables of a hand-made report: model, end-to-end and node rows, a
+    skipped node run, the targets."""
+    from head_pose_ros.bench.report import format_markdown, format_report
+
+    stats = {"median_ms": 10.0, "p90_ms": 12.0, "min_ms": 9.0, "n": 3}
+    diff = {"R": 0.0, "T": 0.0, "landmarks68": 0.0}
+    frame = {**stats, "fps": 100.0, "speedup": 1.0, "faces_expected": 1, "faces_found_min": 1,
+             "faces_found_max": 1,
+             "stages_median_ms": {"decode": 1.0, "detect": 2.0, "estimate": 7.0}}
+    rep = {
+        "machine": {"cpu": "test cpu", "cpu_count_affinity": 2, "torch_threads": 1,
+                    "device": "cpu", "torch": "x"},
+        "model": {"description": "random"},
+        "settings": {"batches": [1], "warmup": 1, "repeats": 3},
+        "model_only": {"eager_fp32": {"batch_1": {**stats, "faces_per_s": 100.0},
+                                      "speedup": {"batch_1": 1.0}, "max_abs_diff": diff,
+                                      "equivalent": True},
+                       "compile": {"skipped": "time box"}},
+        "end_to_end": {"detector": "yunet", "variants": {"eager_fp32": {"640x480_1face": frame}},
+                       "equivalence": {"eager_fp32": {**diff, "vertices_cam": 0.0}}},
+        "node": {"runs": {"onnxruntime": {"backend": "onnxruntime", "transport": "shm",
+                                          "command": "node --ros-args",
+                                          "640x480_1face": {**stats, "unanswered_warmup": 0,
+                                                            "unanswered_timed": 1}},
+                          "torch": {"skipped": "no ROS"}}},
+        "targets": [{"target": "t", "measured": 100.0, "unit": "frames/s", "variant": "v",
+                     "status": "met"}],
+    }
+    text = format_report(rep)
+    assert "NODE (DDS image -> heads) backend:=onnxruntime (ran onnxruntime) 640x480_1face: " \
+           "median 10.0 ms" in text
+    assert "backend:=torch: skipped: no ROS" in text
+    assert "eager_fp32     640x480_1face    median    10.0" in text and "TARGETS" in text
+    md = format_markdown(rep)
+    assert "| onnxruntime (onnxruntime) | 640x480_1face | 10.0 | 12.0 | 3 | 0 / 1 |" in md
+    assert "| torch | skipped: no ROS |" in md and "| compile | skipped: time box |" in md
+    assert "- t: 100.0 frames/s (v) -> met" in md
+    rep["node"] = {"skipped": "--no-node"}
+    assert "NODE (DDS image -> heads): skipped: --no-node" in format_report(rep)
+    assert "Node over DDS: skipped (--no-node)." in format_markdown(rep)

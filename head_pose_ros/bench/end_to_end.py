@@ -35,7 +35,7 @@ from head_pose_ros.bench.frames import (
     yunet_model,
 )
 from head_pose_ros.bench.model import onnx_cache_dir
-from head_pose_ros.bench.timing import BASELINE, latency_stats, sync
+from head_pose_ros.bench.timing import BASELINE, latency_stats, sync, timed_cases
 from head_pose_ros.detection import YuNetDetector
 from head_pose_ros.estimator import HeadPoseEstimator
 from head_pose_ros.geometry import default_intrinsics
@@ -198,9 +198,8 @@ def end_to_end_section(args: argparse.Namespace, model: torch.nn.Module, device:
     out["variants"] = run_end_to_end(ests, detector, shared, e_warm, e_rep, device, sizes, faces)
     base = out["variants"][BASELINE]
     for v in out["variants"].values():
-        for case, r in v.items():
-            if isinstance(r, dict) and "median_ms" in r:
-                r["speedup"] = base[case]["median_ms"] / r["median_ms"]
+        for case, r in timed_cases(v):
+            r["speedup"] = base[case]["median_ms"] / r["median_ms"]
     out["equivalence"] = estimator_equivalence(ests, shared)
     return out
 

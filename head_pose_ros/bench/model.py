@@ -39,6 +39,7 @@ from head_pose_ros.bench.timing import BASELINE, latency_stats, sync, time_calls
 from head_pose_ros.checkpoint import save_checkpoint
 from head_pose_ros.onnx_export import (
     ATOL,
+    INPUT_NAMES,
     OUTPUT_NAMES,
     ExportWrapper,
     example_inputs,
@@ -106,21 +107,16 @@ def cpu_variants(model: torch.nn.Module, device: str, threads: int, onnx_path: P
     cl = copy.deepcopy(base).to(memory_format=torch.channels_last)
     cl_wrap = ExportWrapper(cl).eval()
 
-    def eager(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
-        a = _to_device(args, device)
+    def plain(mode: Callable[[], Any]) -> Callable[..., Callable[[], Sequence[Any]]]:
+        """The NCHW model's training forward under ``mode`` (no_grad / inference_mode)."""
+        def make(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
+            a = _to_device(args, device)
 
-        def run() -> Sequence[Any]:
-            with torch.no_grad():
-                return _last_outputs(base(*a))
-        return run
-
-    def inference(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
-        a = _to_device(args, device)
-
-        def run() -> Sequence[Any]:
-            with torch.inference_mode():
-                return _last_outputs(base(*a))
-        return run
+            def run() -> Sequence[Any]:
+                with mode():
+                    return _last_outputs(base(*a))
+            return run
+        return make
 
     def channels_last(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
         a = _to_device(args, device)
@@ -132,16 +128,15 @@ def cpu_variants(model: torch.nn.Module, device: str, threads: int, onnx_path: P
         return run
 
     out = [
-        Variant(BASELINE, eager, TOL_FP32, "no_grad, NCHW, all iteration outputs"),
-        Variant("inference_mode", inference, TOL_FP32, "torch.inference_mode"),
+        Variant(BASELINE, plain(torch.no_grad), TOL_FP32, "no_grad, NCHW, all iteration outputs"),
+        Variant("inference_mode", plain(torch.inference_mode), TOL_FP32, "torch.inference_mode"),
         Variant("channels_last", channels_last, TOL_FP32, "NHWC + inference_mode"),
     ]
     if device == "cpu" and onnx_path is not None:
         sess = ort_session(onnx_path, threads=threads, allow_spinning=False)
 
         def onnxrt(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
-            feeds = {n: a.numpy() for n, a in zip(("image", "K_crop", "bbox_info", "box", "K"),
-                                                  args, strict=True)}
+            feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
             return lambda: sess.run(list(OUTPUT_NAMES), feeds)
 
         out.append(Variant("onnxruntime", onnxrt, TOL_FP32,

@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from head_pose_ros.bench.targets import format_targets
-from head_pose_ros.bench.timing import BASELINE
+from head_pose_ros.bench.timing import BASELINE, timed_cases
 
 
 def usable_cores() -> int:
@@ -49,6 +50,24 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def node_lines(node: dict[str, Any], skipped: Callable[[str, str], str],
+               row: Callable[[str, dict[str, Any], str, dict[str, Any]], str],
+               header: Callable[[dict[str, Any]], list[str]] = lambda runs: []) -> list[str]:
+    """The node section: ``skipped("", reason)`` when it did not run, else ``header(runs)``
+    then per run ``skipped(backend, reason)`` or ``row(backend, run, case, stats)`` per timed
+    case of the run."""
+    if "skipped" in node:
+        return [skipped("", node["skipped"])]
+    runs = node.get("runs", {})
+    out: list[str] = header(runs) if runs else []
+    for want, run in runs.items():
+        if "skipped" in run:
+            out.append(skipped(want, run["skipped"]))
+        else:
+            out += [row(want, run, case, r) for case, r in timed_cases(run)]
+    return out
 
 
 def format_report(rep: dict[str, Any]) -> str:
@@ -88,9 +107,7 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(f"END TO END per frame (decode JPEG + detect [{e2e.get('detector')}] + "
                      "estimator.predict), ms")
         for vname, v in e2e.get("variants", {}).items():
-            for case, r in v.items():
-                if not isinstance(r, dict) or "median_ms" not in r:
-                    continue
+            for case, r in timed_cases(v):
                 s = r["stages_median_ms"]
                 lines.append(
                     f"  {vname:<15}{case:<16} median {r['median_ms']:7.1f}  p90 {r['p90_ms']:7.1f}"
@@ -100,19 +117,13 @@ def format_report(rep: dict[str, Any]) -> str:
         for vname, d in e2e.get("equivalence", {}).items():
             lines.append(f"  estimate diff {vname:<15} R {d['R']:.1e} T {d['T']:.1e} m  "
                          f"vertices_cam {d['vertices_cam']:.1e} m  lm68 {d['landmarks68']:.1e} px")
-    node = rep.get("node", {})
     lines.append("")
-    if "skipped" in node:
-        lines.append(f"NODE (DDS image -> heads): skipped: {node['skipped']}")
-    for want, run in node.get("runs", {}).items():
-        if "skipped" in run:
-            lines.append(f"NODE (DDS image -> heads) backend:={want}: skipped: {run['skipped']}")
-            continue
-        for case, r in run.items():
-            if isinstance(r, dict) and "median_ms" in r:
-                lines.append(f"NODE (DDS image -> heads) backend:={want} (ran "
-                             f"{run.get('backend')}) {case}: median {r['median_ms']:.1f} ms, "
-                             f"p90 {r['p90_ms']:.1f} ms, {r['n']} frames")
+    lines += node_lines(
+        rep.get("node", {}), lambda want, why: "NODE (DDS image -> heads)"
+        + (f" backend:={want}" if want else "") + f": skipped: {why}",
+        lambda want, run, case, r: f"NODE (DDS image -> heads) backend:={want} (ran "
+        f"{run.get('backend')}) {case}: median {r['median_ms']:.1f} ms, "
+        f"p90 {r['p90_ms']:.1f} ms, {r['n']} frames")
     if rep.get("targets"):
         lines += ["", f"TARGETS ({rep['machine']['cpu_count_affinity']} usable CPU cores, "
                       f"device {rep['machine']['device']})", *format_targets(rep)]
@@ -184,25 +195,20 @@ def format_markdown(rep: dict[str, Any]) -> str:
         for vname, d in e2e["equivalence"].items():
             out.append(f"| {vname} | {d['R']:.1e} | {d['T']:.1e} | {d['vertices_cam']:.1e} | "
                        f"{d['landmarks68']:.1e} |")
-    node = rep.get("node", {})
     out.append("")
-    if "skipped" in node:
-        out.append(f"Node over DDS: skipped ({node['skipped']}).")
-    runs = node.get("runs", {})
-    if runs:
+
+    def node_header(runs: dict[str, Any]) -> list[str]:
         transport = next((r["transport"] for r in runs.values() if "transport" in r), "-")
-        out += [f"Node over DDS (image published -> `heads` received; {transport}):",
+        return [f"Node over DDS (image published -> `heads` received; {transport}):",
                 "", "| backend (logged by the node) | frame | median ms | p90 ms | frames | "
                 "unanswered (warm-up / timed) |", "|---|---|---|---|---|---|"]
-    for want, run in runs.items():
-        if "skipped" in run:
-            out.append(f"| {want} | skipped: {run['skipped']} |")
-            continue
-        for case, r in run.items():
-            if isinstance(r, dict) and "median_ms" in r:
-                out.append(f"| {want} ({run.get('backend')}) | {case} | {r['median_ms']:.1f} | "
-                           f"{r['p90_ms']:.1f} | {r['n']} | {r['unanswered_warmup']} / "
-                           f"{r['unanswered_timed']} |")
+
+    out += node_lines(
+        rep.get("node", {}), lambda want, why: f"| {want} | skipped: {why} |" if want
+        else f"Node over DDS: skipped ({why}).",
+        lambda want, run, case, r: f"| {want} ({run.get('backend')}) | {case} | "
+        f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['n']} | {r['unanswered_warmup']} / "
+        f"{r['unanswered_timed']} |", node_header)
     if rep.get("targets"):
         out += ["", "Targets (fastest variant):", "", *format_targets(rep)]
     return "\n".join(out) + "\n"

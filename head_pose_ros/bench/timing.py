@@ -40,3 +40,9 @@ def time_calls(fn: Callable[[], Any], warmup: int, repeats: int, device: str = "
         sync(device)
         ts.append((time.perf_counter() - t0) * 1e3)
     return latency_stats(ts)
+
+
+def timed_cases(cases: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The timed entries ``(case, stats)`` of one variant or node run (the other keys are
+    metadata such as the command line or the backend)."""
+    return [(c, r) for c, r in cases.items() if isinstance(r, dict) and "median_ms" in r]
