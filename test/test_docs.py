@@ -18,7 +18,6 @@ SKIPPED_DIRS = {".git", ".venv", ".venv-peers", "build", "install", "log", "outp
 PENDING = {
     "head_pose_ros/model/trg.py",
     "head_pose_ros/train/metrics.py",
-    "head_pose_ros/ros/camera.py",
     "head_pose_ros/ros/demo.py",
     "test/test_model.py",
 }

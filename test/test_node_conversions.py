@@ -93,24 +93,28 @@ def test_covariance_sanitising():
 
 @pytest.mark.ros
 def test_head_pose_message_fields(topo):
+    from head_pose_ros.frames import FACE_FROM_HEAD
     from head_pose_ros.msg import HeadPose
     from head_pose_ros.ros.conversions import head_pose_msg
 
-    rot = Rotation.from_euler("y", 0.3).as_matrix()
+    rot = Rotation.from_euler("y", 0.3).as_matrix() @ FACE_FROM_HEAD  # a face-frame pose
     cov = np.diag([1e-4, 1e-4, 4e-4, 1e-3, 1e-3, 1e-3])
     lm2d = np.arange(136, dtype=np.float64).reshape(68, 2)
     m = head_pose_msg(HeadPose, person_id=4, frames_seen=7, rot=rot, trans=np.array([0, 0, 1.0]),
                       cov=cov, box=np.array([1, 2, 3, 4.0]), score=0.9, landmarks68=lm2d,
-                      vertices_head=topo.vertices, topology_name="arkit1220", face_width=0.14,
+                      vertices=topo.vertices, topology_name="arkit1220", face_width=0.14,
                       face_area=0.038)
     assert m.id == 4 and m.frames_seen == 7 and m.topology == "arkit1220"
     assert len(m.landmarks68) == 136 and m.landmarks68[3] == 3.0
     assert len(m.vertices) == 3 * 1220
     np.testing.assert_allclose(np.array(m.pose.covariance).reshape(6, 6), cov)
     g = np.array([m.gaze_direction.x, m.gaze_direction.y, m.gaze_direction.z])
-    np.testing.assert_allclose(g, rot @ [0, 0, -1])
+    # the face frame's x axis = the head's forward direction (-z of the head frame)
+    np.testing.assert_allclose(g, rot[:, 0])
+    np.testing.assert_allclose(g, Rotation.from_euler("y", 0.3).as_matrix() @ [0, 0, -1],
+                               atol=1e-12)
     m2 = head_pose_msg(HeadPose, person_id=0, frames_seen=1, rot=rot, trans=np.zeros(3), cov=cov,
-                       box=np.zeros(4), score=0.5, landmarks68=None, vertices_head=None,
+                       box=np.zeros(4), score=0.5, landmarks68=None, vertices=None,
                        topology_name="arkit1220", face_width=float("nan"),
                        face_area=float("nan"))
     assert len(m2.vertices) == 0 and m2.topology == ""

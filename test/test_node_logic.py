@@ -1,5 +1,5 @@
 """In-process pieces of the node: the 1-slot mailbox, primary-person policies, device checks,
-one-log-per-kind keys (no ROS process)."""
+one-log-per-kind keys (head_pose_ros.ros.runtime: no ROS import)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from head_pose_ros.pipeline import TrackedHead
-from head_pose_ros.ros.node import (
-    FrameMailbox,
-    HeadPoseNode,
-    StartupError,
-    _problem_key,
-    resolve_device,
-)
 from head_pose_ros.ros.params import validate
+from head_pose_ros.ros.runtime import (
+    FrameMailbox,
+    StartupError,
+    problem_key,
+    resolve_device,
+    select_primary,
+)
 
 
 def test_mailbox_keeps_only_the_newest_and_counts_drops():
@@ -60,15 +60,15 @@ def test_primary_person_policies(policy, pid, want):
     cfg = validate({"primary_person": policy, "primary_id": pid})
     people = [_person(1, [0, 0, 50, 50], 1.0), _person(2, [0, 0, 90, 90], 0.9),
               _person(3, [0, 0, 60, 60], 0.5)]
-    got = HeadPoseNode._primary(SimpleNamespace(cfg=cfg), people)
+    got = select_primary(people, cfg.primary_person, cfg.primary_id)
     assert (got.person_id if got else None) == want
-    assert HeadPoseNode._primary(SimpleNamespace(cfg=cfg), []) is None
+    assert select_primary([], cfg.primary_person, cfg.primary_id) is None
 
 
 def test_problem_keys_ignore_numbers():
-    a = _problem_key("img", ValueError("image data is truncated: 50 B, need at least 105 B"))
-    b = _problem_key("img", ValueError("image data is truncated: 70 B, need at least 921 B"))
-    c = _problem_key("img", ValueError("step 10 is smaller than one row"))
+    a = problem_key("img", ValueError("image data is truncated: 50 B, need at least 105 B"))
+    b = problem_key("img", ValueError("image data is truncated: 70 B, need at least 921 B"))
+    c = problem_key("img", ValueError("step 10 is smaller than one row"))
     assert a == b != c
 
 

@@ -4,7 +4,7 @@ Nothing here imports rclpy: the functions take any object with CameraInfo fields
 height, distortion_model, d, k, p, binning_x, binning_y, roi``) and stamps in seconds, so they
 are tested without ROS.
 
-Rules (DESIGN.md section 3):
+Rules (pixel and frame conventions: docs/CONVENTIONS.md):
 - rectified image: intrinsics = ``P[0:3, 0:3]``, no distortion;
 - raw image: intrinsics = ``K`` and distortion ``D`` for ``plumb_bob`` (5 coefficients, also
   accepted: 4, 8, 12, 14 in OpenCV order) and ``rational_polynomial`` (8); any other model with
@@ -21,6 +21,8 @@ Rules (DESIGN.md section 3):
 from __future__ import annotations
 
 import bisect
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +32,7 @@ import numpy as np
 from head_pose_ros.geometry import default_intrinsics
 
 __all__ = ["CameraIntrinsics", "CameraInfoError", "intrinsics_from_camera_info",
-           "CameraInfoBuffer", "SUPPORTED_DISTORTION_MODELS"]
+           "CameraInfoBuffer", "CameraInfoPairer", "SUPPORTED_DISTORTION_MODELS"]
 
 SUPPORTED_DISTORTION_MODELS = ("plumb_bob", "rational_polynomial")
 
@@ -182,3 +184,77 @@ class CameraInfoBuffer:
         if dt <= tolerance:
             return items[best][2], "nearest"
         return items[-1][2], "latest"
+
+
+class CameraInfoPairer:
+    """Pairs each image with its CameraInfo (thread-safe: :meth:`add` from the executor,
+    :meth:`pair` from the worker), waiting for a late CameraInfo only when that can help.
+
+    An image may wait up to ``wait`` seconds for the CameraInfo with its stamp only
+    - before any CameraInfo ever arrived: the first image only (a driver's first CameraInfo can
+      come just after its first image); after that the node runs uncalibrated without waiting
+      until a CameraInfo arrives;
+    - afterwards: while CameraInfo messages come about as often as images (at least half as
+      many over the last ~10 images: a driver that publishes one per image, maybe slightly after
+      it) and the previous image found its own. Once an image had to fall back to the latest
+      CameraInfo (stamps that do not match), or the CameraInfo comes slower than the images
+      (e.g. 1 Hz), images stop waiting and use the latest; waiting resumes as soon as an image
+      finds its own CameraInfo again without waiting.
+    So a missing or slow CameraInfo never costs ``wait`` on every frame.
+    """
+
+    DECAY = 0.9  # per image: the info / image counts cover roughly the last 10 images
+
+    def __init__(self, maxlen: int = 16, clock=time.monotonic) -> None:
+        self._buf = CameraInfoBuffer(maxlen=maxlen)
+        self._cond = threading.Condition()
+        self._clock = clock
+        self._ever = False  # a CameraInfo has arrived
+        self._first_wait_done = False
+        self._matched_last = True
+        self._recent_infos = 0.0  # exponentially decayed counts (per image)
+        self._recent_images = 0.0
+        self.waits = 0  # images that waited (diagnostics / tests)
+        self.wait_s = 0.0  # total time waited
+
+    def add(self, stamp_s: float, frame_id: str, info: Any) -> None:
+        with self._cond:
+            self._buf.add(stamp_s, frame_id, info)
+            self._ever = True
+            self._recent_infos += 1.0
+            self._cond.notify_all()
+
+    def _may_wait(self) -> bool:
+        if not self._ever:
+            return not self._first_wait_done
+        return self._matched_last and self._recent_infos >= 0.5 * self._recent_images
+
+    def pair(self, stamp_s: float, frame_id: str, tolerance: float, wait: float
+             ) -> tuple[Any, str]:
+        """``(info, how)`` as :meth:`CameraInfoBuffer.match`, after waiting when allowed."""
+        with self._cond:
+            self._recent_images += 1.0
+            may_wait = self._may_wait() and wait > 0
+            self._recent_images *= self.DECAY
+            self._recent_infos *= self.DECAY
+            if not self._ever:
+                self._first_wait_done = True
+            t0 = self._clock()
+            deadline = t0 + wait
+            waited = False
+            while True:
+                info, how = self._buf.match(stamp_s, frame_id, tolerance)
+                if how in ("exact", "nearest"):
+                    break
+                newest = self._buf.newest_stamp()
+                left = deadline - self._clock()
+                if not may_wait or (newest is not None and newest >= stamp_s) or left <= 0:
+                    break
+                waited = True
+                self._cond.wait(left)
+            if waited:
+                self.waits += 1
+                self.wait_s += self._clock() - t0
+            if self._ever:
+                self._matched_last = how in ("exact", "nearest")
+            return info, how

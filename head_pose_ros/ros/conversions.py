@@ -1,7 +1,8 @@
 """FaceEstimate -> ROS messages (poses, transforms, HeadPose).
 
 Frames and conventions: :mod:`head_pose_ros.frames` (REP-155 face / gaze frames) and
-:mod:`head_pose_ros.geometry`.
+:mod:`head_pose_ros.geometry`. The node publishes every pose in the REP-155 face frame
+(:func:`head_pose_ros.ros.node.published_person`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from geometry_msgs.msg import (
     Vector3,
 )
 
-from head_pose_ros.frames import HEAD_FORWARD
 from head_pose_ros.geometry import matrix_to_quaternion
 
 __all__ = [
@@ -61,21 +61,26 @@ def transform_msg(header: Any, child: str, rot: np.ndarray, trans: np.ndarray
 
 def head_pose_msg(msg_type: type, *, person_id: int, frames_seen: int, rot: np.ndarray,
                   trans: np.ndarray, cov: np.ndarray, box: np.ndarray, score: float,
-                  landmarks68: np.ndarray | None, vertices_head: np.ndarray | None,
+                  landmarks68: np.ndarray | None, vertices: np.ndarray | None,
                   topology_name: str, face_width: float, face_area: float) -> Any:
-    """Fill a ``head_pose_ros/msg/HeadPose`` (type passed in: generated at build time)."""
+    """Fill a ``head_pose_ros/msg/HeadPose`` (type passed in: generated at build time).
+
+    ``rot``, ``trans``, ``cov``: the REP-155 face-frame pose (x out of the face) in the camera
+    frame and its covariance; ``vertices``: the dense mesh in that face frame
+    (:func:`head_pose_ros.frames.head_to_face_points`). The gaze direction is the face frame's
+    x axis."""
     m = msg_type()
     m.id = int(person_id)
     m.frames_seen = int(frames_seen)
     m.pose = pose_with_covariance_msg(rot, trans, cov)
-    g = np.asarray(rot, np.float64) @ HEAD_FORWARD
+    g = np.asarray(rot, np.float64)[:, 0]
     m.gaze_direction = Vector3(x=float(g[0]), y=float(g[1]), z=float(g[2]))
     m.box = [float(x) for x in np.asarray(box, np.float64).reshape(4)]
     m.score = float(score)
     if landmarks68 is not None:
         m.landmarks68 = np.asarray(landmarks68, np.float32).reshape(-1).tolist()
-    if vertices_head is not None:
-        m.vertices = np.asarray(vertices_head, np.float32).reshape(-1).tolist()
+    if vertices is not None:
+        m.vertices = np.asarray(vertices, np.float32).reshape(-1).tolist()
         m.topology = str(topology_name)
     m.face_width = float(face_width)
     m.face_area = float(face_area)

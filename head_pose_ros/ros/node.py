@@ -1,11 +1,21 @@
 """``head_pose_node``: camera images in, every person's 6DoF head pose out.
 
 Topics (all remappable; every output carries the input image's stamp and frame_id):
-- in  ``image`` (sensor_msgs/Image), ``camera_info`` (sensor_msgs/CameraInfo), SensorDataQoS;
+- in  ``image`` (sensor_msgs/Image; with ``image_transport: compressed`` the
+  sensor_msgs/CompressedImage on ``<image>/compressed`` instead), ``camera_info``
+  (sensor_msgs/CameraInfo), SensorDataQoS;
 - out ``head_pose`` (geometry_msgs/PoseWithCovarianceStamped, the primary person),
   ``heads`` (head_pose_ros/HeadPoseArray, everyone; an empty array when nobody is seen),
-  ``/tf`` (face_<id>, gaze_<id>, REP-155, children of the camera frame), ``markers``
-  (visualization_msgs/MarkerArray), ``debug_image`` (optional), ``/diagnostics``.
+  ``/tf`` (``<frame_prefix>face_<id>``, ``<frame_prefix>gaze_<id>``, REP-155, children of the
+  camera frame), ``markers`` (visualization_msgs/MarkerArray), ``debug_image`` (optional),
+  ``/diagnostics``.
+
+One orientation convention for every published pose: ``head_pose``, ``HeadPose.pose`` and the TF
+frame ``face_<id>`` are the same pose, the REP-155 face frame (x out of the face, y to the
+person's left, z up, origin between the eyes; REP-103 axes and units) in the camera optical
+frame, with the covariance of that pose. The pipeline's internal head frame (ARKit: x to the
+left ear, y to the chin, z into the head) is converted here, at the ROS boundary
+(:func:`published_person`).
 
 Threads: the ROS executor only stores the newest image in a one-slot mailbox (an image that
 arrives while another is pending replaces it and is counted as dropped) and keeps the last
@@ -20,177 +30,101 @@ bad input is logged once per kind of problem and skipped (counted in /diagnostic
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
-from collections import deque
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
+from head_pose_ros.backends import describe_backend
 from head_pose_ros.detection import create_detector
+from head_pose_ros.frames import face_covariance, face_origin, head_to_face_points, rep155_frames
 from head_pose_ros.image_encoding import ImageEncodingError, bgr_to_image_fields, image_msg_to_bgr
+from head_pose_ros.msg import HeadPose, HeadPoseArray
+from head_pose_ros.overlay import draw_people
 from head_pose_ros.pipeline import HeadPosePipeline, PipelineConfig, TrackedHead
 from head_pose_ros.ros.camera import (
-    CameraInfoBuffer,
     CameraInfoError,
+    CameraInfoPairer,
     intrinsics_from_camera_info,
     stamp_to_sec,
 )
-from head_pose_ros.ros.params import NodeConfig, ParameterError
+from head_pose_ros.ros.compressed import compressed_msg_to_bgr, compressed_topic
+from head_pose_ros.ros.conversions import head_pose_msg, pose_with_covariance_msg, transform_msg
+from head_pose_ros.ros.markers import delete_markers, person_markers
+from head_pose_ros.ros.params import NodeConfig, ParameterError, load_config
+from head_pose_ros.ros.runtime import (
+    EXIT_STARTUP_ERROR,
+    FrameMailbox,
+    NodeStats,
+    StartupError,
+    load_estimator,
+    problem_key,
+    resolve_device,
+    select_primary,
+)
+from head_pose_ros.ros.tf import TFBroadcaster
+
+try:  # optional: the node runs without /diagnostics when diagnostic_msgs is missing
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+except ImportError:  # pragma: no cover - diagnostic_msgs is an exec_depend
+    DiagnosticArray = DiagnosticStatus = KeyValue = None
 
 __all__ = ["HeadPoseNode", "StartupError", "FrameMailbox", "main", "resolve_device",
-           "load_estimator"]
+           "load_estimator", "PublishedPerson", "published_person"]
 
-EXIT_STARTUP_ERROR = 2
+@dataclass
+class PublishedPerson:
+    """What the node publishes for one person, all in the REP-155 ``face`` frame (x out of the
+    face, y to the person's left, z up, origin between the eyes) in the camera optical frame:
+    ``rot``/``trans`` (HeadPose.pose, head_pose and TF ``<frame_prefix>face_<id>``: one pose),
+    ``cov`` (6x6 over x, y, z, rotX, rotY, rotZ about the camera axes, of that pose), ``gaze``
+    (the ``<frame_prefix>gaze_<id>`` transform) and ``vertices_face`` (dense mesh, face frame)."""
 
-
-class StartupError(RuntimeError):
-    """The node cannot start; the message says why and what to do."""
-
-
-class FrameMailbox:
-    """A one-slot mailbox: :meth:`put` replaces a pending item (counted as dropped)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: Any = None
-        self._closed = False
-        self.dropped = 0
-        self.received = 0
-
-    def put(self, item: Any) -> None:
-        with self._cond:
-            self.received += 1
-            if self._item is not None:
-                self.dropped += 1
-            self._item = item
-            self._cond.notify()
-
-    def take(self, timeout: float) -> Any:
-        with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait(timeout)
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+    person: TrackedHead
+    rot: np.ndarray
+    trans: np.ndarray
+    cov: np.ndarray
+    gaze: tuple[np.ndarray, np.ndarray]
+    vertices_face: np.ndarray
 
 
-def resolve_device(device: str, allow_cpu_fallback: bool, warn) -> str:
-    """Check that ``device`` exists; CPU fallback only when allowed."""
-    if not device.startswith("cuda"):
-        return "cpu"
-    import torch
-
-    idx = int(device.split(":")[1]) if ":" in device else 0
-    if torch.cuda.is_available() and idx < torch.cuda.device_count():
-        return device
-    why = (f"device '{device}' was requested but CUDA is not available (torch "
-           f"{torch.__version__}, CUDA build {torch.version.cuda}, "
-           f"{torch.cuda.device_count() if torch.cuda.is_available() else 0} GPU(s) visible)")
-    if allow_cpu_fallback:
-        warn(why + ": running on the CPU because allow_cpu_fallback is true (slow)")
-        return "cpu"
-    raise StartupError(why + ". Set device:=cpu, or allow_cpu_fallback:=true to fall back.")
-
-
-def load_estimator(weights: str, device: str, backend: str = "auto", warn=None,
-                   threads: int = 0):
-    """Load the TRG estimator on ``backend`` (parameter 'backend': auto, torch, onnxruntime;
-    :mod:`head_pose_ros.backends`), or raise :class:`StartupError` with a clear message.
-
-    ``warn``: logger for the warnings of the load (e.g. a corrupt cached ONNX graph exported
-    again, or 'auto' falling back to torch); default: Python warnings.
-    ``threads``: CPU threads of the network (torch and ONNX Runtime); 0 = library default.
-    """
-    import warnings
-
-    from head_pose_ros.ros.params import DEFAULT_WEIGHTS_NAME
-
-    if not weights:
-        raise StartupError(
-            "no model weights: parameter 'weights' is empty and no default model is installed "
-            f"(share/head_pose_ros/weights/{DEFAULT_WEIGHTS_NAME}). Train one with "
-            "head-pose-train and pass weights:=/path/to/model.safetensors"
-        )
-    p = Path(weights)
-    if not p.is_file():
-        raise StartupError(f"model weights not found: '{weights}' (parameter 'weights')")
-    try:
-        from head_pose_ros.backends import BackendError, resolve_backend
-        from head_pose_ros.estimator import HeadPoseEstimator
-    except ImportError as exc:
-        raise StartupError(f"the estimator cannot be imported: {exc}") from exc
-    try:
-        resolve_backend(backend, device)  # before the checkpoint is read: fail fast
-    except (BackendError, ValueError) as exc:
-        raise StartupError(f"parameter 'backend' = '{backend}': {exc}") from exc
-    try:
-        with warnings.catch_warnings(record=warn is not None) as caught:
-            if warn is not None:
-                warnings.simplefilter("always")
-            if threads > 0:
-                import torch
-
-                torch.set_num_threads(threads)
-            est = HeadPoseEstimator.from_checkpoint(str(p), device=device, backend=backend,
-                                                    threads=threads or None)
-    except BackendError as exc:  # the ONNX export / ONNX Runtime load failed
-        raise StartupError(f"parameter 'backend' = '{backend}': {exc}") from exc
-    except Exception as exc:  # corrupt file, wrong format, shape mismatch ...
-        raise StartupError(
-            f"cannot load model weights '{weights}': {type(exc).__name__}: {exc}"
-        ) from exc
-    for w in caught or ():
-        warn(str(w.message))
-    return est
-
-
-def _problem_key(prefix: str, exc: Exception) -> str:
-    """One log line per kind of problem: numbers are masked out of the message."""
-    return prefix + ":" + re.sub(r"[0-9.]+", "#", str(exc))[:120]
+def published_person(p: TrackedHead, landmarks68: np.ndarray | None) -> PublishedPerson:
+    """The head-frame pose of the pipeline -> the face-frame pose the node publishes."""
+    vh = np.asarray(p.est.vertices_head, np.float64)
+    origin = face_origin(vh, landmarks68)
+    fr = rep155_frames(p.rot, p.trans, origin)
+    rot_f, t_f = fr["face"]
+    return PublishedPerson(p, rot_f, t_f, face_covariance(p.cov, p.rot, origin), fr["gaze"],
+                           head_to_face_points(vh, origin))
 
 
 class HeadPoseNode:
     """The node (composition over an rclpy Node, built in :meth:`create`)."""
 
     def __init__(self, node: Any, cfg: NodeConfig, estimator: Any, detector: Any) -> None:
-        from geometry_msgs.msg import PoseWithCovarianceStamped
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import CameraInfo, Image
-        from visualization_msgs.msg import MarkerArray
-
-        from head_pose_ros.msg import HeadPose, HeadPoseArray
-        from head_pose_ros.ros.tf import TFBroadcaster
-
         self.node = node
         self.cfg = cfg
         self.log = node.get_logger()
         self.estimator = estimator
         self.detector = detector
         self.topology = getattr(estimator, "topology", None)
-        self._msg = {"HeadPose": HeadPose, "HeadPoseArray": HeadPoseArray,
-                     "PoseCov": PoseWithCovarianceStamped, "MarkerArray": MarkerArray,
-                     "Image": Image}
+        self._lm_ids = getattr(self.topology, "landmarks68", None)
         self._once: set[str] = set()
-        self._infos = CameraInfoBuffer(maxlen=16)
-        self._info_cond = threading.Condition()
+        self._infos = CameraInfoPairer(maxlen=16)
         self._mailbox = FrameMailbox()
         self.pipeline = HeadPosePipeline(estimator, detector,
                                          PipelineConfig.from_object(cfg))
-        self._stats_lock = threading.Lock()
-        self._stats = {"processed": 0, "skipped": 0, "faces": 0, "errors": 0,
-                       "detector_runs": 0}
-        self._latency = deque(maxlen=200)  # receive -> published, s
-        self._compute = deque(maxlen=200)  # processing time, s
-        self._done_times = deque(maxlen=200)
-        self._last_problem = ""
+        self.stats_window = NodeStats(window=5.0)
 
         self.pub_pose = node.create_publisher(PoseWithCovarianceStamped, "head_pose", 10)
         self.pub_heads = node.create_publisher(HeadPoseArray, "heads", 10)
@@ -201,32 +135,39 @@ class HeadPoseNode:
         self.tf = TFBroadcaster(node) if cfg.publish_tf and cfg.tracking else None
         self._diag_pub = None
         if cfg.diagnostics_period > 0:
-            try:
-                from diagnostic_msgs.msg import DiagnosticArray
-
+            if DiagnosticArray is None:
+                self.log.warning("diagnostic_msgs is not installed: no /diagnostics")
+            else:
                 self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
                 node.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
-            except ImportError:
-                self.log.warning("diagnostic_msgs is not installed: no /diagnostics")
-        self.sub_image = node.create_subscription(Image, "image", self._on_image,
-                                                  qos_profile_sensor_data)
+        # the image topic as remapped ('image' -> /camera/image_rect): the compressed transport
+        # lives below it, and 'auto' rectification looks at its name
+        self.image_topic = _resolve_topic(node, "image", Image)
+        self.compressed = cfg.image_transport == "compressed"
+        if self.compressed:
+            self.sub_image = node.create_subscription(
+                CompressedImage, compressed_topic(self.image_topic), self._on_image,
+                qos_profile_sensor_data)
+        else:
+            self.sub_image = node.create_subscription(Image, "image", self._on_image,
+                                                      qos_profile_sensor_data)
         self.sub_info = node.create_subscription(CameraInfo, "camera_info", self._on_info,
                                                  qos_profile_sensor_data)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="head_pose_worker", daemon=True)
         self._worker.start()
         self.log.info(
-            f"head_pose_node ready: image '{self.sub_image.topic_name}', camera_info "
-            f"'{self.sub_info.topic_name}', detector {type(detector).__name__}, device "
-            f"{getattr(estimator, 'device', cfg.device)}"
+            f"head_pose_node ready: image '{self.sub_image.topic_name}' "
+            f"({'sensor_msgs/CompressedImage' if self.compressed else 'sensor_msgs/Image'}), "
+            f"camera_info '{self.sub_info.topic_name}', detector {type(detector).__name__}, "
+            f"device {getattr(estimator, 'device', cfg.device)}"
+            + (f", TF frames '{cfg.frame_prefix}face_<id>'" if self.tf is not None else "")
         )
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def create(cls, node: Any) -> HeadPoseNode:
         """Declare parameters, check them, load the detector and the model."""
-        from head_pose_ros.ros.params import load_config
-
         cfg = load_config(node)
         log = node.get_logger()
         device = resolve_device(cfg.device, cfg.allow_cpu_fallback, log.warning)
@@ -247,8 +188,6 @@ class HeadPoseNode:
                      "(frontal faces only); set yunet_model for YuNet")
         estimator = load_estimator(cfg.weights, device, cfg.backend, log.warning,
                                    cfg.inference_threads)
-        from head_pose_ros.backends import describe_backend
-
         log.info(describe_backend(estimator))
         return cls(node, cfg, estimator, detector)
 
@@ -274,34 +213,21 @@ class HeadPoseNode:
             self.log.info(text)
 
     def _skip(self, key: str, level: str, text: str) -> None:
-        with self._stats_lock:
-            self._stats["skipped"] += 1
-        self._last_problem = text
+        self.stats_window.record_failure("skipped", text)
         self._once_log(key, level, text + " (logged once; further occurrences are counted in "
                                           "/diagnostics)")
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg: Any) -> None:
+        self.stats_window.record_received()
         self._mailbox.put((msg, time.monotonic()))
 
     def _on_info(self, msg: Any) -> None:
-        with self._info_cond:
-            self._infos.add(stamp_to_sec(msg.header.stamp), msg.header.frame_id, msg)
-            self._info_cond.notify_all()
+        self._infos.add(stamp_to_sec(msg.header.stamp), msg.header.frame_id, msg)
 
     def _pair_info(self, msg: Any) -> tuple[Any, str]:
-        stamp = stamp_to_sec(msg.header.stamp)
-        frame = msg.header.frame_id
-        deadline = time.monotonic() + self.cfg.camera_info_wait
-        with self._info_cond:
-            while True:
-                info, how = self._infos.match(stamp, frame, self.cfg.camera_info_tolerance)
-                newest = self._infos.newest_stamp()
-                late = newest is None or newest < stamp
-                left = deadline - time.monotonic()
-                if how in ("exact", "nearest") or not late or left <= 0:
-                    return info, how
-                self._info_cond.wait(left)
+        return self._infos.pair(stamp_to_sec(msg.header.stamp), msg.header.frame_id,
+                                self.cfg.camera_info_tolerance, self.cfg.camera_info_wait)
 
     # ------------------------------------------------------------------ worker
     def _work(self) -> None:
@@ -313,21 +239,33 @@ class HeadPoseNode:
             try:
                 self._process(msg, t_recv)
             except Exception as exc:  # never let one frame kill the node
-                with self._stats_lock:
-                    self._stats["errors"] += 1
-                self._last_problem = f"{type(exc).__name__}: {exc}"
-                self._once_log(_problem_key("exc", exc), "error",
-                               f"frame skipped, unexpected {type(exc).__name__}: {exc}")
+                text = f"{type(exc).__name__}: {exc}"
+                self.stats_window.record_failure("errors", text)
+                self._once_log(problem_key("exc", exc), "error",
+                               f"frame skipped, unexpected {text}")
+
+    def _decode(self, msg: Any) -> np.ndarray | None:
+        """The message as a BGR image, or None (skipped, logged once per kind)."""
+        cfg = self.cfg
+        try:
+            if self.compressed:
+                return compressed_msg_to_bgr(msg, cfg.mono16_scaling)
+            return image_msg_to_bgr(msg, cfg.mono16_scaling)
+        except ImageEncodingError as exc:
+            if self.compressed:
+                what = f"compressed image skipped (format '{msg.format}', {len(msg.data)} B)"
+                self._skip(problem_key("cimg", exc), "error", f"{what}: {exc}")
+            else:
+                self._skip(problem_key("img", exc), "error",
+                           f"image skipped (encoding '{msg.encoding}', {msg.width}x{msg.height}, "
+                           f"step {msg.step}, {len(msg.data)} B): {exc}")
+            return None
 
     def _process(self, msg: Any, t_recv: float) -> None:
         cfg = self.cfg
         t0 = time.monotonic()
-        try:
-            image = image_msg_to_bgr(msg, cfg.mono16_scaling)
-        except ImageEncodingError as exc:
-            self._skip(_problem_key("img", exc), "error",
-                       f"image skipped (encoding '{msg.encoding}', {msg.width}x{msg.height}, "
-                       f"step {msg.step}, {len(msg.data)} B): {exc}")
+        image = self._decode(msg)
+        if image is None:
             return
         h, w = image.shape[:2]
         info, how = self._pair_info(msg)
@@ -336,8 +274,6 @@ class HeadPoseNode:
                            f"no CameraInfo received on '{self.sub_info.topic_name}': using the "
                            f"uncalibrated guess f = W + H = {w + h} px (depth covariance "
                            "inflated)")
-            from sensor_msgs.msg import CameraInfo
-
             info = CameraInfo()
         elif how == "latest":
             self._once_log("info_latest", "warning",
@@ -349,115 +285,87 @@ class HeadPoseNode:
                            "stamp")
         try:
             intr = intrinsics_from_camera_info(info, w, h, cfg.image_is_rectified,
-                                               self.sub_image.topic_name)
+                                               self.image_topic)
         except CameraInfoError as exc:
-            self._skip(_problem_key("info", exc), "error", f"image skipped: {exc}")
+            self._skip(problem_key("info", exc), "error", f"image skipped: {exc}")
             return
         for key, text in intr.warnings:
             self._once_log("intr:" + key, "warning", text)
 
         res = self.pipeline.process(image, intr.K, stamp_to_sec(msg.header.stamp),
                                     dist=intr.dist, intrinsics_guessed=not intr.calibrated)
-        people, removed = res.people, res.removed
         if res.n_estimates == 0:
             self._once_log("noface", "info", "no face in the image (said once)")
-        self._publish(msg.header, image, intr, people, removed)
+        self._publish(msg.header, image, intr, res.people, res.removed)
         t1 = time.monotonic()
-        with self._stats_lock:
-            self._stats["processed"] += 1
-            self._stats["detector_runs"] += int(res.detector_ran)
-            self._stats["faces"] = len(people)
-            self._latency.append(t1 - t_recv)
-            self._compute.append(t1 - t0)
-            self._done_times.append(t1)
+        self.stats_window.record_done(t1 - t_recv, t1 - t0, len(res.people), res.detector_ran)
 
     # ------------------------------------------------------------------ outputs
     def _primary(self, people: list[TrackedHead]) -> TrackedHead | None:
-        if not people:
-            return None
-        mode = self.cfg.primary_person
-        if mode == "tracked_id":
-            return next((p for p in people if p.person_id == self.cfg.primary_id), None)
-        if mode == "closest":
-            return min(people, key=lambda p: float(np.linalg.norm(p.trans)))
-
-        def area(p: TrackedHead) -> float:
-            b = np.asarray(p.est.box, np.float64).reshape(4)
-            return float((b[2] - b[0]) * (b[3] - b[1]))
-
-        return max(people, key=area)
+        return select_primary(people, self.cfg.primary_person, self.cfg.primary_id)
 
     def _publish(self, header: Any, image: np.ndarray, intr, people: list[TrackedHead],
                  removed: list[int]) -> None:
-        from head_pose_ros.frames import person_frames
-        from head_pose_ros.ros.conversions import (
-            head_pose_msg,
-            pose_with_covariance_msg,
-            transform_msg,
-        )
-
         cfg = self.cfg
         topo = self.topology
-        lm_ids = getattr(topo, "landmarks68", None)
+        lm_ids = self._lm_ids
         tri = getattr(topo, "triangles", None)
-        arr = self._msg["HeadPoseArray"]()
+        arr = HeadPoseArray()
         arr.header = header
-        frames: dict[int, dict] = {}
+        out = {id(p): published_person(p, lm_ids) for p in people}
         for p in people:
+            pub = out[id(p)]
             vh = np.asarray(p.est.vertices_head, np.float64)
-            frames[p.person_id] = person_frames(p.rot, p.trans, vh, lm_ids)
             width = float(np.linalg.norm(vh[lm_ids[0]] - vh[lm_ids[16]])) if lm_ids is not None \
                 else float("nan")
             area = topo.face_area(vh) if topo is not None else float("nan")
             arr.heads.append(head_pose_msg(
-                self._msg["HeadPose"], person_id=p.person_id, frames_seen=p.frames_seen,
-                rot=p.rot, trans=p.trans, cov=p.cov, box=p.est.box, score=p.est.score,
+                HeadPose, person_id=p.person_id, frames_seen=p.frames_seen,
+                rot=pub.rot, trans=pub.trans, cov=pub.cov, box=p.est.box, score=p.est.score,
                 landmarks68=p.est.landmarks68,
-                vertices_head=vh if cfg.publish_dense_landmarks else None,
+                vertices=pub.vertices_face if cfg.publish_dense_landmarks else None,
                 topology_name=getattr(topo, "name", ""), face_width=width, face_area=area))
         self.pub_heads.publish(arr)
         primary = self._primary(people)
         if primary is not None:
-            m = self._msg["PoseCov"]()
+            pub = out[id(primary)]
+            m = PoseWithCovarianceStamped()
             m.header = header
-            m.pose = pose_with_covariance_msg(primary.rot, primary.trans, primary.cov)
+            m.pose = pose_with_covariance_msg(pub.rot, pub.trans, pub.cov)
             self.pub_pose.publish(m)
         if self.tf is not None and self.tf.available:
             tfs = []
-            for pid, fr in frames.items():
-                for name in ("face", "gaze"):
-                    rot, t = fr[name]
-                    tfs.append(transform_msg(header, f"{name}_{pid}", rot, t))
+            for p in people:
+                pub = out[id(p)]
+                tfs.append(transform_msg(header, f"{cfg.frame_prefix}face_{p.person_id}",
+                                         pub.rot, pub.trans))
+                tfs.append(transform_msg(header, f"{cfg.frame_prefix}gaze_{p.person_id}",
+                                         *pub.gaze))
             self.tf.send(tfs)
         # the markers (about 8 ms per person for the mesh) and the debug image are only built
         # while someone subscribes; the DELETEs of lost people are always sent
         if self.pub_markers is not None:
-            from head_pose_ros.ros.markers import delete_markers, person_markers
-
             listening = self.pub_markers.get_subscription_count() > 0
-            ma = self._msg["MarkerArray"]()
+            ma = MarkerArray()
             for pid in removed:
                 ma.markers.extend(delete_markers(header, pid))
             for p in people if listening else []:
                 if p.person_id == 0:
                     continue  # untracked faces have no stable marker id
+                pub = out[id(p)]
                 vh = np.asarray(p.est.vertices_head, np.float64)
                 vcam = vh @ p.rot.T + p.trans
-                rot_f, origin = frames[p.person_id]["face"]
-                ma.markers.extend(person_markers(header, p.person_id, vcam, tri, lm_ids, rot_f,
-                                                 origin, cfg.marker_lifetime))
+                ma.markers.extend(person_markers(header, p.person_id, vcam, tri, lm_ids, pub.rot,
+                                                 pub.trans, cfg.marker_lifetime))
             if ma.markers:
                 self.pub_markers.publish(ma)
         if self.pub_debug is not None and self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(header, image, intr, people)
 
     def _publish_debug(self, header, image, intr, people) -> None:
-        from head_pose_ros.overlay import draw_people
-
-        img = draw_people(image, people, intr.K, intr.dist,
-                          getattr(self.topology, "landmarks68", None))
+        img = draw_people(image, people, intr.K, intr.dist, self._lm_ids)
         f = bgr_to_image_fields(img, "bgr8")
-        m = self._msg["Image"]()
+        m = Image()
         m.header = header
         m.height, m.width, m.encoding = f["height"], f["width"], "bgr8"
         m.is_bigendian, m.step, m.data = 0, f["step"], f["data"]
@@ -465,43 +373,37 @@ class HeadPoseNode:
 
     # ------------------------------------------------------------------ diagnostics
     def stats(self) -> dict[str, float]:
-        """Counters and rates (also on /diagnostics)."""
-        now = time.monotonic()
-        with self._stats_lock:
-            s = dict(self._stats)
-            lat = np.array(self._latency) if self._latency else np.zeros(0)
-            comp = np.array(self._compute) if self._compute else np.zeros(0)
-            done = [t for t in self._done_times if now - t < 5.0]
-        s["received"] = self._mailbox.received
-        s["dropped"] = self._mailbox.dropped
-        s["output_rate_hz"] = len(done) / 5.0
-        s["latency_mean_ms"] = float(lat.mean() * 1e3) if lat.size else float("nan")
-        s["latency_max_ms"] = float(lat.max() * 1e3) if lat.size else float("nan")
-        s["compute_mean_ms"] = float(comp.mean() * 1e3) if comp.size else float("nan")
+        """Counters, time-windowed rates and latencies (also on /diagnostics)."""
+        s = self.stats_window.snapshot(self._mailbox.received, self._mailbox.dropped)
+        s["camera_info_waits"] = self._infos.waits
         return s
 
     def _publish_diagnostics(self) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-
         s = self.stats()
         st = DiagnosticStatus()
         st.name = f"{self.node.get_name()}: head pose pipeline"
         st.hardware_id = (f"{getattr(self.estimator, 'device', self.cfg.device)} "
                           f"({getattr(self.estimator, 'backend', 'torch')})")
-        if s["processed"] == 0:
-            st.level, st.message = DiagnosticStatus.WARN, "no image processed yet"
-        elif s["output_rate_hz"] == 0:
-            st.level, st.message = DiagnosticStatus.WARN, "no image in the last 5 s"
-        else:
-            st.level, st.message = DiagnosticStatus.OK, f"{s['faces']} face(s)"
-        if self._last_problem:
-            st.message += f"; last problem: {self._last_problem[:200]}"
+        level, st.message = self.stats_window.level(s)
+        st.level = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR)[level]
         st.values = [KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
                      for k, v in s.items()]
         arr = DiagnosticArray()
         arr.header.stamp = self.node.get_clock().now().to_msg()
         arr.status = [st]
         self._diag_pub.publish(arr)
+
+
+def _resolve_topic(node: Any, name: str, msg_type: type) -> str:
+    """The fully resolved (namespaced, remapped) name of topic ``name``."""
+    resolve = getattr(node, "resolve_topic_name", None)
+    if resolve is not None:
+        return resolve(name)
+    sub = node.create_subscription(msg_type, name, lambda _m: None, 1)  # older rclpy
+    try:
+        return sub.topic_name
+    finally:
+        node.destroy_subscription(sub)
 
 
 def install_stop_signals() -> threading.Event:
@@ -521,9 +423,6 @@ def install_stop_signals() -> threading.Event:
 def init_ros(argv: list[str] | None) -> None:
     """``rclpy.init`` without rclpy's signal handlers (see :func:`install_stop_signals`);
     raises :class:`StartupError` for an unparsable command line."""
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
-
     try:
         rclpy.init(args=argv if argv is not None else sys.argv,
                    signal_handler_options=SignalHandlerOptions.NO)
@@ -533,9 +432,6 @@ def init_ros(argv: list[str] | None) -> None:
 
 def spin_until(node: Any, stop: threading.Event) -> None:
     """Spin ``node`` until ``stop`` is set or ROS shuts down (checks every 0.1 s)."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -549,8 +445,6 @@ def spin_until(node: Any, stop: threading.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``head_pose_node`` executable (exit code 2: cannot start)."""
-    import rclpy
-
     stop = install_stop_signals()
     try:
         init_ros(argv)
