@@ -11,7 +11,7 @@ to the unpadded crop. (The transform is left as MediaPipe reports it on the padd
 only its rotation is used, which the padding does not change.)
 
 ``python -m head_pose_ros.teacher.mediapipe_run --images DIR --names-from labels.npz
---task face_landmarker.task --out teacher.npz [--limit N]``
+--task face_landmarker.task --out teacher.npz [--limit N] [--names-key files]``
 """
 
 from __future__ import annotations
@@ -71,14 +71,16 @@ def run_teacher(images: list[Path], task: str | Path, pad: float = 0.25,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", required=True, help="folder of the crops")
-    ap.add_argument("--names-from", required=True, help="npz with a 'names' array (order)")
+    ap.add_argument("--names-from", required=True, help="npz with the image names (order)")
+    ap.add_argument("--names-key", default="names",
+                    help="array of file names in --names-from ('files' for a synthetic cache)")
     ap.add_argument("--task", required=True, help="face_landmarker.task")
     ap.add_argument("--out", required=True)
     ap.add_argument("--pad", type=float, default=0.25)
     ap.add_argument("--limit", type=int, default=0, help="only the first N names")
     a = ap.parse_args(argv)
     with np.load(a.names_from) as z:
-        names = [str(s) for s in z["names"]]
+        names = [str(s) for s in z[a.names_key]]
     if a.limit:
         names = names[: a.limit]
     res = run_teacher([Path(a.images) / s for s in names], a.task, pad=a.pad)

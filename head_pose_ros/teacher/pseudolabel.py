@@ -162,10 +162,11 @@ def quality_weight(res_h: np.ndarray, status: np.ndarray) -> np.ndarray:
 
 
 def run_teacher_subprocess(crops: Path, teacher_out: Path, peers_python: str, task: str,
-                           limit: int) -> None:
+                           limit: int, images: str = "images", names_key: str = "names") -> None:
+    """Run :mod:`.mediapipe_run` in the peers venv over ``crops/<images>``."""
     cmd = [peers_python, "-m", "head_pose_ros.teacher.mediapipe_run", "--images",
-           str(crops / "images"), "--names-from", str(crops / "labels.npz"), "--task", task,
-           "--out", str(teacher_out)]
+           str(crops / images), "--names-from", str(crops / "labels.npz"), "--task", task,
+           "--out", str(teacher_out), "--names-key", names_key]
     if limit:
         cmd += ["--limit", str(limit)]
     env = dict(os.environ)
