@@ -35,20 +35,21 @@ import numpy as np
 FACE_BOX_SIZE_M = 0.2
 """Physical size of the face box B in paper Eq. 2 (metres)."""
 
-DETECTION_CROP_SCALE = 1.18
+DETECTION_CROP_SCALE = 1.26
 """Crop side / larger side of a YuNet face box (:func:`crop_box_from_detection`).
 
-Measured (``cv2.FaceDetectorYN``, ``face_detection_yunet_2023mar.onnx`` at 640x640, image
-letterboxed) on the 65 labelled real faces available here (64 AFLW2000-3D subset images,
-``pt3d_68[:2]``, + LFPW image_0010 ``.pts``): the training crop ``crop_box_from_landmarks(lm,
-1.5)`` has side = 1.183 x the YuNet box's larger side (median; IQR 1.145-1.222, mean 1.177;
-the YuNet box's larger side is 1.268 x the landmark extent, box w/h 0.74) and its centre lies
-0.140 x that side BELOW the YuNet box centre (IQR 0.119-0.152; horizontal offset 0.016, IQR
-0.004-0.026, not corrected). The former value 1.25 without offset gave crops 6 % too large and
-centred 0.12 crop sides (23 px at 192) too high.
+Fitted on TRAINING data only, ``real/aflw_crops`` (never on the AFLW2000 images that
+docs/RESULTS.md evaluates on): ``python -m head_pose_ros.teacher.detector_geometry --labels
+<pseudo-label file> --limit 3000`` over the first 3000 teacher-fitted crops with |AFLW yaw| <=
+45 deg, each padded to 3x its side (black) so the face is a third of the image. Protocol box:
+``crop_box_from_landmarks(lm68, 1.5)`` of the fit's 68 landmarks, which AFLW's hand landmarks
+constrain. YuNet (``cv2.FaceDetectorYN``, ``face_detection_yunet_2023mar.onnx``) found 2975
+of them: crop side = 1.261 x the YuNet box's larger side (median; IQR 1.207-1.320) and the
+crop centre lies 0.085 x that side BELOW the box centre (IQR 0.069-0.101; horizontal -0.009,
+not corrected). (The former 1.18 / 0.14 had been measured on the AFLW2000 subset itself.)
 """
 
-DETECTION_CROP_OFFSET_Y = 0.14
+DETECTION_CROP_OFFSET_Y = 0.085
 """Downward shift of the crop centre, as a fraction of the detector box's larger side (YuNet;
 see :data:`DETECTION_CROP_SCALE`)."""
 
