@@ -57,6 +57,7 @@ setup(
             "head-pose-bench=head_pose_ros.cli.bench:main",
             "head-pose-export=head_pose_ros.cli.export:main",
             "head-pose-video=head_pose_ros.video:main",
+            "head-pose-fetch-models=head_pose_ros.cli.fetch_models:main",
         ],
     },
 )

@@ -3,16 +3,24 @@
 Detectors return :class:`FaceDetections`: boxes ``(M, 4)`` as ``x0, y0, x1, y1`` in pixels of
 the input image (pixel-centre convention of OpenCV: the top-left pixel covers [0, 1)), scores
 ``(M,)`` and, for YuNet, 5 keypoints ``(M, 5, 2)`` (right eye, left eye, nose tip, right and
-left mouth corner, in the image's left-to-right order of OpenCV's YuNet sample).
+left mouth corner, in the image's left-to-right order of OpenCV's YuNet sample). Every detector
+has ``detect(image)`` and ``kind`` (:class:`FaceDetector`).
 
-- :class:`YuNetDetector`: ``cv2.FaceDetectorYN`` on the ONNX model given by path. The image is
-  downscaled so that its longer side is at most ``max_side`` before detection (speed) and boxes
-  are mapped back. The shared ``face_detection_yunet_2023mar.onnx`` is a "fixed 640x640" export,
-  but OpenCV >= 4.8 re-shapes its input on ``setInputSize``; the detector probes that once at
-  construction and, if the model refuses another size, letterboxes every frame into 640x640.
-- :class:`HaarCascadeDetector`: OpenCV's frontal-face Haar cascade shipped inside
-  ``opencv-python(-headless) < 5`` (``cv2.data.haarcascades``): no download, weaker (frontal
-  only), boxes are squares that are somewhat larger than YuNet's.
+- :class:`YuNetDetector`: the ONNX model given by path (``face_detection_yunet_2023mar.onnx``,
+  fetched into the user cache by ``head-pose-fetch-models``, :mod:`head_pose_ros.model_files`),
+  run by ``cv2.FaceDetectorYN`` where that works (OpenCV >= 4.8) and otherwise by ONNX Runtime
+  with our own decode (:mod:`head_pose_ros.yunet_ort`; OpenCV 4.5 / 4.6 from Debian / Ubuntu
+  apt load the model but fail on the first frame). The image is downscaled so that its longer
+  side is at most ``max_side`` (speed) and boxes are mapped back. The 2023mar file is a "fixed
+  640x640" export: OpenCV >= 4.8 re-shapes its input to the image, ONNX Runtime gets the image
+  zero-padded (right and bottom) to 640x640, which changes nothing inside the image.
+- :class:`HaarCascadeDetector`: OpenCV's frontal-face Haar cascade, found in
+  ``cv2.data.haarcascades`` (pip's ``opencv-python(-headless) < 5``) or in the system cascade
+  folders (:data:`HAAR_DIRS`, Debian / Ubuntu ``opencv-data``): weaker (frontal only), boxes are
+  squares that are somewhat larger than YuNet's.
+- :func:`resolve_detector`: the node's choice (``detector`` = auto / yunet / cascade): YuNet from
+  ``yunet_model``, else from the user cache, else the Haar cascade; when nothing is there the
+  error is one line that names the fetch command.
 - :class:`LandmarkFollower`: boxes for the next frame from the previous frame's predicted 68
   landmarks (the node uses the model's 3D landmarks projected into the image), so the detector
   only runs every N frames (:class:`DetectionScheduler`).
@@ -21,12 +29,17 @@ left mouth corner, in the image's left-to-right order of OpenCV's YuNet sample).
 from __future__ import annotations
 
 import math
+import os
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
+from head_pose_ros import model_files
 from head_pose_ros.geometry import (
     LANDMARK_CROP_SCALE,
     box_from_landmarks,
@@ -35,8 +48,13 @@ from head_pose_ros.geometry import (
 
 __all__ = [
     "FaceDetections",
+    "FaceDetector",
     "YuNetDetector",
     "HaarCascadeDetector",
+    "DetectorChoice",
+    "HAAR_DIRS",
+    "find_haar_cascade",
+    "resolve_detector",
     "LandmarkFollower",
     "DetectionScheduler",
     "box_from_landmarks",
@@ -49,10 +67,7 @@ __all__ = [
     "YUNET_URL",
 ]
 
-YUNET_URL = (
-    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/"
-    "face_detection_yunet_2023mar.onnx"
-)
+YUNET_URL = model_files.YUNET.url
 
 
 @dataclass
@@ -88,6 +103,17 @@ def _visible_size(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
     vw = np.minimum(b[:, 2], w) - np.maximum(b[:, 0], 0)
     vh = np.minimum(b[:, 3], h) - np.maximum(b[:, 1], 0)
     return np.stack([vw, vh], axis=1)
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """What the package's detectors are (:class:`YuNetDetector`, :class:`HaarCascadeDetector`):
+    ``detect(image BGR uint8) -> FaceDetections`` and ``kind`` ('yunet', 'cascade', ...), which
+    says how their boxes relate to the face (:data:`DETECTOR_BOX_GEOMETRY`)."""
+
+    kind: str
+
+    def detect(self, image: np.ndarray) -> FaceDetections: ...
 
 
 def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -149,20 +175,25 @@ def estimator_boxes(boxes: np.ndarray, kind: str) -> np.ndarray:
 
 
 class YuNetDetector:
-    """YuNet through ``cv2.FaceDetectorYN``.
+    """YuNet through ``cv2.FaceDetectorYN``, or through ONNX Runtime where OpenCV cannot run it.
 
     Args:
-        model_path: the ``.onnx`` file (e.g. ``face_detection_yunet_2023mar.onnx``).
-        score_threshold, nms_threshold, top_k: passed to OpenCV.
+        model_path: the ``.onnx`` file (``face_detection_yunet_2023mar.onnx``).
+        score_threshold, nms_threshold, top_k: as ``cv2.FaceDetectorYN`` (``top_k``: the best
+            candidates kept before non-maximum suppression).
         max_side: the image is downscaled to this longer side before detection (0 = never).
+        backend: ``"auto"`` (OpenCV when its ``FaceDetectorYN`` runs the model, else ONNX
+            Runtime), ``"opencv"`` or ``"onnxruntime"``. The choice is :attr:`backend`.
+        threads: ONNX Runtime intra-op threads (0 = ONNX Runtime's default, one per core).
 
     Raises:
-        FileNotFoundError: the model file does not exist (the message says where to get it).
-        RuntimeError: OpenCV cannot load the model.
+        FileNotFoundError: the model file does not exist (the message names the fetch command).
+        RuntimeError: neither backend can run the model (the message says why for each).
     """
 
     FIXED_SIZE = (640, 640)
     kind = "yunet"
+    BACKENDS = ("auto", "opencv", "onnxruntime")
 
     def __init__(
         self,
@@ -171,36 +202,92 @@ class YuNetDetector:
         nms_threshold: float = 0.3,
         top_k: int = 50,
         max_side: int = 640,
+        backend: str = "auto",
+        threads: int = 1,
     ) -> None:
         path = Path(model_path).expanduser()
         if not str(model_path) or not path.is_file():
             raise FileNotFoundError(
-                f"YuNet model not found at '{model_path}'. Download "
-                f"face_detection_yunet_2023mar.onnx from {YUNET_URL} and set the parameter "
-                "'yunet_model' to its path, or use detector:=cascade (no download needed)."
+                f"YuNet model not found at '{model_path}': run {model_files.FETCH_COMMAND} "
+                f"(downloads it into {model_files.model_dir()}, found there without a "
+                "parameter), or set the parameter 'yunet_model' to the path of "
+                "face_detection_yunet_2023mar.onnx"
             )
+        backend = str(backend).strip().lower()
+        if backend not in self.BACKENDS:
+            raise ValueError(f"unknown YuNet backend {backend!r}: use one of {self.BACKENDS}")
         self.model_path = str(path)
         self.max_side = int(max_side)
-        try:
-            self._det = cv2.FaceDetectorYN.create(
-                self.model_path, "", self.FIXED_SIZE, float(score_threshold),
-                float(nms_threshold), int(top_k),
-            )
-        except cv2.error as exc:
-            raise RuntimeError(f"OpenCV cannot load the YuNet model '{path}': {exc}") from exc
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.top_k = int(top_k)
+        self._det = None  # cv2.FaceDetectorYN
+        self._ort = None  # yunet_ort.YuNetOnnxRuntime
         self._size: tuple[int, int] | None = None
-        self.letterbox = not self._accepts_any_size()
+        #: (W, H) the network input is padded to, or None (any size)
+        self.fixed_size: tuple[int, int] | None = None
+        why_not_opencv = ""
+        if backend == "auto" and _opencv_version() < (4, 8):
+            # 4.5 / 4.6 (Debian 12, Ubuntu 22.04 / 24.04) load the 2023mar model and then fail on
+            # the first detect, after printing a page of [ERROR] lines: not tried
+            why_not_opencv = "OpenCV < 4.8 cannot run the 2023mar model"
+        elif backend in ("auto", "opencv"):
+            why_not_opencv = self._try_opencv()
+            if self._det is None and backend == "opencv":
+                raise RuntimeError(f"OpenCV {cv2.__version__} cannot run the YuNet model "
+                                   f"'{path}': {why_not_opencv}")
+        if self._det is None:
+            from head_pose_ros.yunet_ort import YuNetOnnxRuntime
 
-    def _accepts_any_size(self) -> bool:
+            try:
+                self._ort = YuNetOnnxRuntime(path, threads=threads)
+            except (ImportError, RuntimeError) as exc:
+                pre = (f"OpenCV {cv2.__version__} cannot run it ({why_not_opencv}) and "
+                       if why_not_opencv else "")
+                raise RuntimeError(f"YuNet '{path}': {pre}{exc}") from exc
+            self.fixed_size = self._ort.input_size
+        #: "opencv" or "onnxruntime"
+        self.backend = "opencv" if self._det is not None else "onnxruntime"
+        #: why OpenCV is not used ("" when it is or was not tried)
+        self.opencv_problem = why_not_opencv if self._ort is not None else ""
+
+    @property
+    def letterbox(self) -> bool:
+        """The image is zero-padded to :attr:`fixed_size` (a fixed-size network input)."""
+        return self.fixed_size is not None
+
+    @letterbox.setter
+    def letterbox(self, value: bool) -> None:
+        if self._ort is not None:
+            if not value and self._ort.input_size is not None:
+                raise ValueError("this YuNet model has a fixed input size: it must be padded")
+            self.fixed_size = (self._ort.input_size or self.FIXED_SIZE) if value else None
+        else:
+            self.fixed_size = self.FIXED_SIZE if value else None
+
+    def _try_opencv(self) -> str:
+        """Set up ``cv2.FaceDetectorYN``; returns "" or why it cannot run the model."""
+        if not hasattr(cv2, "FaceDetectorYN"):
+            return "this OpenCV has no FaceDetectorYN (needs >= 4.5.4)"
         try:
-            self._det.setInputSize((320, 240))
-            self._det.detect(np.zeros((240, 320, 3), np.uint8))
-            self._size = (320, 240)
-            return True
-        except cv2.error:
-            self._det.setInputSize(self.FIXED_SIZE)
-            self._size = self.FIXED_SIZE
-            return False
+            det = cv2.FaceDetectorYN.create(
+                self.model_path, "", self.FIXED_SIZE, self.score_threshold,
+                self.nms_threshold, self.top_k)
+        except cv2.error as exc:
+            return _one_line(exc)
+        # OpenCV >= 4.8 re-shapes the input; older versions load the 2023mar model and then
+        # fail on the first detect (4.5 / 4.6: "Layer with requested id=-1 not found")
+        problem = ""
+        for size, fixed in (((320, 240), None), (self.FIXED_SIZE, self.FIXED_SIZE)):
+            try:
+                det.setInputSize(size)
+                det.detect(np.zeros((size[1], size[0], 3), np.uint8))
+            except cv2.error as exc:
+                problem = _one_line(exc)
+                continue
+            self._det, self._size, self.fixed_size = det, size, fixed
+            return ""
+        return problem
 
     def _set_size(self, size: tuple[int, int]) -> None:
         if size != self._size:
@@ -210,18 +297,21 @@ class YuNetDetector:
     def detect(self, image: np.ndarray) -> FaceDetections:
         """Detect faces in a BGR uint8 image ``(H, W, 3)``."""
         h, w = image.shape[:2]
-        if self.letterbox:
-            fw, fh = self.FIXED_SIZE
-            s = min(fw / w, fh / h)
-            nw, nh = max(1, round(w * s)), max(1, round(h * s))
-            canvas = np.zeros((fh, fw, 3), np.uint8)
-            canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-            small, sx, sy = canvas, nw / w, nh / h
+        small, _ = _downscale(image, self.max_side)
+        if self.fixed_size is not None:
+            small, _ = _fit(small, self.fixed_size)
+        sx, sy = small.shape[1] / w, small.shape[0] / h
+        small = np.ascontiguousarray(small)
+        if self._ort is not None:
+            faces = self._ort.detect(small, self.score_threshold, self.nms_threshold, self.top_k)
         else:
-            small, s = _downscale(image, self.max_side)
-            sx, sy = small.shape[1] / w, small.shape[0] / h
-        self._set_size((small.shape[1], small.shape[0]))
-        _, faces = self._det.detect(np.ascontiguousarray(small))
+            if self.fixed_size is not None:
+                fw, fh = self.fixed_size
+                canvas = np.zeros((fh, fw, 3), np.uint8)
+                canvas[: small.shape[0], : small.shape[1]] = small
+                small = canvas
+            self._set_size((small.shape[1], small.shape[0]))
+            _, faces = self._det.detect(small)
         if faces is None or len(faces) == 0:
             return FaceDetections(np.zeros((0, 4)), np.zeros((0,)), np.zeros((0, 5, 2)))
         faces = np.asarray(faces, np.float64)
@@ -236,10 +326,72 @@ class YuNetDetector:
         keep = (vis[:, 0] > 1) & (vis[:, 1] > 1)
         return FaceDetections(boxes[keep], faces[keep, 14], kps[keep])
 
+    def describe(self) -> str:
+        how = ("cv2.FaceDetectorYN" if self.backend == "opencv"
+               else f"ONNX Runtime (OpenCV {cv2.__version__}: {self.opencv_problem})"
+               if self.opencv_problem else "ONNX Runtime")
+        return f"YuNet {self.model_path} via {how}"
+
+
+def _opencv_version() -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", getattr(cv2, "__version__", ""))
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The useful part of an OpenCV error, on one line ("Layer with requested id=-1 ...")."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    m = re.search(r"error: \(-?\d+:[^)]*\)\s*(.+)", text)
+    return m.group(1) if m else text
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """Downscale (never up) so that the image fits into ``size`` (W, H)."""
+    h, w = image.shape[:2]
+    s = min(1.0, size[0] / w, size[1] / h)
+    if s >= 1.0:
+        return image, 1.0
+    nw, nh = min(size[0], max(1, round(w * s))), min(size[1], max(1, round(h * s)))
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA), nw / float(w)
+
+
+#: where :func:`find_haar_cascade` looks after ``cv2.data`` (Debian / Ubuntu ``opencv-data``,
+#: older packages, source builds, conda-like prefixes)
+HAAR_DIRS: tuple[str, ...] = (
+    "/usr/share/opencv4/haarcascades",
+    "/usr/share/opencv/haarcascades",
+    "/usr/local/share/opencv4/haarcascades",
+    "/usr/local/share/opencv/haarcascades",
+    os.path.join(sys.prefix, "share", "opencv4", "haarcascades"),
+    os.path.join(sys.prefix, "share", "opencv", "haarcascades"),
+)
+HAAR_FILE = "haarcascade_frontalface_default.xml"
+
+
+def haar_search_dirs() -> list[str]:
+    """``cv2.data.haarcascades`` (when this OpenCV has it), then :data:`HAAR_DIRS`."""
+    base = getattr(getattr(cv2, "data", None), "haarcascades", "")
+    dirs = [base] if base else []
+    for d in HAAR_DIRS:
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def find_haar_cascade(name: str = HAAR_FILE) -> Path | None:
+    """The first of :func:`haar_search_dirs` that holds ``name``, or None."""
+    for d in haar_search_dirs():
+        p = Path(d) / name
+        if p.is_file():
+            return p
+    return None
+
 
 class HaarCascadeDetector:
-    """OpenCV frontal-face Haar cascade (bundled with opencv-python < 5, no download).
+    """OpenCV frontal-face Haar cascade (no download where OpenCV ships it).
 
+    ``cascade_path`` None: :func:`find_haar_cascade` (``cv2.data``, then the system folders).
     Scores are a logistic squashing of the cascade's level weight (not calibrated probabilities;
     ``score_threshold`` applies to them).
     """
@@ -257,18 +409,20 @@ class HaarCascadeDetector:
     ) -> None:
         if not hasattr(cv2, "CascadeClassifier"):
             raise RuntimeError(
-                "this OpenCV build has no CascadeClassifier (OpenCV 5 removed it); install "
-                "opencv-python-headless<5 or use detector:=yunet"
+                "this OpenCV build has no CascadeClassifier (OpenCV 5 removed it): run "
+                f"{model_files.FETCH_COMMAND} to use YuNet instead"
             )
         if cascade_path is None or str(cascade_path) == "":
-            base = getattr(getattr(cv2, "data", None), "haarcascades", "")
-            cascade_path = Path(base) / "haarcascade_frontalface_default.xml"
+            found = find_haar_cascade()
+            if found is None:
+                raise FileNotFoundError(
+                    f"no Haar cascade {HAAR_FILE} in {', '.join(haar_search_dirs())}"
+                )
+            cascade_path = found
         path = Path(cascade_path)
         if not path.is_file():
-            raise FileNotFoundError(
-                f"Haar cascade not found at '{path}' (opencv-python-headless<5 ships it in "
-                "cv2.data.haarcascades)"
-            )
+            raise FileNotFoundError(f"Haar cascade not found at '{path}'")
+        self.cascade_path = str(path)
         self._cc = cv2.CascadeClassifier(str(path))
         if self._cc.empty():
             raise RuntimeError(f"OpenCV cannot load the Haar cascade '{path}'")
@@ -294,16 +448,83 @@ class HaarCascadeDetector:
         keep = scores >= self.score_threshold
         return FaceDetections(boxes[keep], scores[keep], None)
 
+    def describe(self) -> str:
+        return f"Haar cascade {self.cascade_path} (frontal faces only)"
+
+
+_YUNET_ONLY = ("nms_threshold", "top_k", "backend", "threads")
+_CASCADE_ONLY = ("cascade_path", "min_size", "scale_factor", "min_neighbors")
+
 
 def create_detector(kind: str, yunet_model: str = "", **kw) -> YuNetDetector | HaarCascadeDetector:
-    """Build the detector named ``kind`` ('yunet' or 'cascade')."""
-    if kind == "yunet":
-        return YuNetDetector(yunet_model, **kw)
+    """Build the detector named ``kind`` ('yunet', 'cascade' or 'auto': see
+    :func:`resolve_detector`, which also says why it chose what it chose)."""
+    return resolve_detector(kind, yunet_model, **kw).detector
+
+
+@dataclass
+class DetectorChoice:
+    """What :func:`resolve_detector` chose: the detector, a line saying why, and a warning
+    (or "") when it fell back."""
+
+    detector: YuNetDetector | HaarCascadeDetector
+    reason: str
+    warning: str = ""
+
+
+def resolve_detector(kind: str = "auto", yunet_model: str | os.PathLike = "",
+                     model_dir: str | os.PathLike | None = None, **kw) -> DetectorChoice:
+    """The node's detector choice.
+
+    - ``'yunet'``: ``yunet_model`` when given, else the user cache
+      (:func:`head_pose_ros.model_files.cached_model`); missing = error.
+    - ``'cascade'``: the Haar cascade (:func:`find_haar_cascade`); missing = error.
+    - ``'auto'``: YuNet as above when ``yunet_model`` is given (a missing file is an error: it
+      was asked for) or the cache holds it; else the Haar cascade. When YuNet from the cache
+      cannot run (e.g. no onnxruntime on an old OpenCV) the Haar cascade is used with a warning.
+
+    ``kw`` go to the detector (YuNet-only / cascade-only ones are dropped for the other).
+    Raises:
+        FileNotFoundError, RuntimeError: one line naming what is missing and the fetch command.
+        ValueError: unknown ``kind``.
+    """
+    kind = str(kind).strip().lower()
+    if kind not in ("auto", "yunet", "cascade"):
+        raise ValueError(f"unknown detector {kind!r}: use 'auto', 'yunet' or 'cascade'")
+    ykw = {k: v for k, v in kw.items() if k not in _CASCADE_ONLY}
+    ckw = {k: v for k, v in kw.items() if k not in _YUNET_ONLY}
+    given = str(yunet_model or "")
     if kind == "cascade":
-        kw.pop("nms_threshold", None)
-        kw.pop("top_k", None)
-        return HaarCascadeDetector(**kw)
-    raise ValueError(f"unknown detector {kind!r}: use 'yunet' or 'cascade'")
+        return DetectorChoice(HaarCascadeDetector(**ckw), "detector 'cascade': Haar cascade")
+    if given:
+        det = YuNetDetector(given, **ykw)
+        return DetectorChoice(det, f"detector '{kind}': {det.describe()} (yunet_model)")
+    cached = model_files.cached_model("yunet", model_dir)
+    where = Path(model_dir or model_files.model_dir()) / model_files.YUNET.filename
+    if kind == "yunet":
+        if cached is None:
+            raise FileNotFoundError(
+                f"YuNet model not found: 'yunet_model' is empty and {where} is missing or "
+                f"damaged; run {model_files.FETCH_COMMAND}, or set 'yunet_model'")
+        det = YuNetDetector(cached, **ykw)
+        return DetectorChoice(det, f"detector 'yunet': {det.describe()} (user cache)")
+    warning = ""
+    if cached is not None:
+        try:
+            det = YuNetDetector(cached, **ykw)
+            return DetectorChoice(det, f"detector 'auto': {det.describe()} (user cache)")
+        except RuntimeError as exc:
+            warning = f"detector 'auto': cannot use YuNet from the cache ({exc}); using Haar"
+    cascade = find_haar_cascade()
+    if cascade is None or not hasattr(cv2, "CascadeClassifier"):
+        raise FileNotFoundError(
+            f"no face detector: no YuNet model ({where} missing; 'yunet_model' empty) and no "
+            f"Haar cascade (OpenCV {cv2.__version__}: none in "
+            f"{', '.join(haar_search_dirs())}); run {model_files.FETCH_COMMAND}")
+    det = HaarCascadeDetector(cascade, **ckw)
+    why = ("" if warning else
+           f"; no YuNet model in {where}: run {model_files.FETCH_COMMAND} for YuNet")
+    return DetectorChoice(det, f"detector 'auto': {det.describe()}{why}", warning)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

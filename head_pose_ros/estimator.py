@@ -1,6 +1,7 @@
 """Head pose estimator: image + intrinsics (+ face boxes) -> metric 6DoF poses (no ROS).
 
-Pipeline per frame: face boxes (given, or from a ``detector`` callable) -> square crop boxes
+Pipeline per frame: face boxes (given, or from a ``detector``: one of the package's detectors,
+:class:`head_pose_ros.detection.FaceDetector`, or a callable) -> square crop boxes
 (:func:`head_pose_ros.geometry.crop_box_from_detection`) -> 192x192 crops (``cv2.warpAffine``,
 or ``cv2.remap`` through an undistorting map when distortion coefficients are given, so every
 crop is an ideal pinhole view with ``K_crop``) -> one batched forward pass on the caller's
@@ -24,12 +25,41 @@ import torch
 
 from head_pose_ros import geometry as g
 from head_pose_ros.covariance import CovarianceParams, pose_covariance
+from head_pose_ros.detection import DETECTOR_BOX_GEOMETRY, FaceDetector, estimator_boxes
 from head_pose_ros.model.config import IMAGENET_MEAN, IMAGENET_STD
 from head_pose_ros.model.trg import TRG
 from head_pose_ros.topology import FaceTopology
 
-Detector = Callable[[np.ndarray], np.ndarray]
-"""image (H, W, 3) uint8 BGR -> (M, 5) float boxes ``x0, y0, x1, y1, score``."""
+DetectorFn = Callable[[np.ndarray], np.ndarray]
+"""image (H, W, 3) uint8 BGR -> (M, 5) float boxes ``x0, y0, x1, y1, score`` (or (M, 4))."""
+
+Detector = FaceDetector | DetectorFn
+"""What ``detector=`` accepts: a :class:`~head_pose_ros.detection.FaceDetector`
+(``YuNetDetector``, ``HaarCascadeDetector``, anything with ``detect(image) -> FaceDetections``
+and ``kind``: its boxes are turned into the boxes the crop is calibrated for,
+:func:`~head_pose_ros.detection.estimator_boxes`), or a callable returning YuNet-like boxes."""
+
+
+def _check_detector(detector: object) -> Detector | None:
+    if detector is None or callable(detector) or isinstance(detector, FaceDetector):
+        return detector  # type: ignore[return-value]
+    raise TypeError(
+        f"detector must be a FaceDetector (e.g. YuNetDetector, HaarCascadeDetector: detect() "
+        f"and kind) or a callable image -> (M, 5) boxes, got {type(detector).__name__}"
+    )
+
+
+def _run_detector(detector: Detector, image: np.ndarray) -> np.ndarray:
+    """(M, 4) or (M, 5) boxes for the estimator from either kind of detector."""
+    if isinstance(detector, FaceDetector):
+        dets = detector.detect(image)
+        kind = getattr(detector, "kind", "yunet")
+        boxes = np.asarray(dets.boxes, np.float64).reshape(-1, 4)
+        if kind in DETECTOR_BOX_GEOMETRY:
+            boxes = estimator_boxes(boxes, kind)
+        return np.hstack([boxes, np.asarray(dets.scores, np.float64).reshape(-1, 1)])
+    out = detector(image)
+    return out.as_array() if hasattr(out, "as_array") else out  # FaceDetections
 
 
 @dataclass
@@ -70,7 +100,10 @@ class HeadPoseEstimator:
     Args:
         model: a :class:`TRG` (weights loaded). Moved to ``device`` and put in eval mode.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch.device (chosen by the caller).
-        detector: callable used when ``predict`` gets ``boxes=None``.
+        detector: used when ``predict`` gets ``boxes=None``: one of the package's detectors
+            (:class:`~head_pose_ros.detection.FaceDetector`; e.g. ``YuNetDetector(path)``) or
+            a callable image -> (M, 5) YuNet-like boxes (:data:`Detector`). Anything else
+            raises ``TypeError`` here.
         crop_scale: detector box -> crop box scale (:data:`geometry.DETECTION_CROP_SCALE`,
             calibrated for YuNet boxes).
         crop_offset_y: downward crop-centre shift as a fraction of the box's larger side
@@ -97,7 +130,7 @@ class HeadPoseEstimator:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.backend = "torch"
-        self.detector = detector
+        self.detector = _check_detector(detector)
         self.crop_scale = float(crop_scale)
         self.crop_offset_y = float(crop_offset_y)
         self.metadata = metadata or {}
@@ -228,9 +261,7 @@ class HeadPoseEstimator:
                     "HeadPoseEstimator.predict: no boxes given and no detector configured "
                     "(pass boxes or construct the estimator with detector=...)"
                 )
-            boxes = self.detector(image)
-            if hasattr(boxes, "as_array"):  # detection.FaceDetections
-                boxes = boxes.as_array()
+            boxes = _run_detector(self.detector, image)
         boxes = np.asarray(boxes, dtype=np.float64)
         if boxes.size == 0:
             return []

