@@ -15,6 +15,7 @@ SHARED="${HEAD_POSE_SHARED_DATA:-$REPO/../shared/data}"
 DATA="${HEAD_POSE_TRAIN_DATA:-$REPO/outputs/train_data}"
 STEPS="${1:-0}"
 mkdir -p "$DATA"
+. scripts/stage4_init.sh
 [ -f "$DATA/wild_train5/labels.npz" ] || python -m head_pose_ros.data.cache --out "$DATA/wild_train5" \
   --preset wild --count 12000 --seed 105 --crop-size 176 --crop-scale 2.0 --workers 2
 PEERS="$REPO/.venv-peers"
@@ -28,5 +29,5 @@ if [ "${ABLATION:-0}" = 1 ]; then OUTDIR=runs/cpu_synth_only; EXTRA=(data.train.
 else OUTDIR=runs/cpu_real_mix; EXTRA=(); fi
 head-pose-train --config config/train/cpu_default.yaml --config config/train/cpu_real_mix.yaml \
   data.train.0.root="$DATA/wild_train5" data.train.1.root="$SHARED/real/aflw_crops" \
-  data.train.1.labels="$DATA/aflw_pseudo.npz" run.init_weights=weights/head_pose_trg.safetensors \
+  data.train.1.labels="$DATA/aflw_pseudo.npz" run.init_weights="$INIT" \
   run.out_dir="$OUTDIR" run.max_steps="$STEPS" "${EXTRA[@]}"

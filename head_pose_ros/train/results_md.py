@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from head_pose_ros.train import results_real
+
 POSE_COLS = [("mae_yaw", "yaw"), ("mae_pitch", "pitch"), ("mae_roll", "roll"), ("mae_r", "MAE_r"),
              ("ge", "GE"), ("mae_tx", "tx"), ("mae_ty", "ty"), ("mae_tz", "tz"),
              ("mae_t", "MAE_t"), ("add", "ADD"), ("lmk_median", "lmk med"),
@@ -147,7 +149,8 @@ def model_section(weights: Path) -> list[str]:
     info = read_checkpoint_metadata(weights)
     cfg, train = info["config"], info.get("meta", {}).get("training", {})
     data = train.get("data", {})
-    sets = ", ".join(f"{d.get('type')} ({d.get('len')} samples)" for d in data.get("train", []))
+    sets = ", ".join(f"{d.get('type')} ({d.get('len')} samples, weight {d.get('weight', 1)})"
+                     for d in data.get("train", []))
     cov = info.get("meta", {}).get("covariance", {})
     init = train.get("config", {}).get("run", {}).get("init_weights", "")
     start = (f"fine-tuned from `{Path(init).parent.name}/{Path(init).name}`" if init
@@ -159,7 +162,12 @@ def model_section(weights: Path) -> list[str]:
         f"sampling `{cfg.get('sampling')}`, {cfg.get('input_size')} px crops; {start}, "
         f"{train.get('step', '?')} steps ({train.get('epoch', '?')} epochs) of batch "
         f"{data.get('batch_size_per_process', '?')} x {data.get('world_size', 1)} on {sets}; "
-        f"covariance: {cov.get('calibration_note', 'uncalibrated defaults')}.", ""]
+        f"covariance: {cov.get('calibration_note', 'uncalibrated defaults')}.", ""] + (
+        ["**Licence of these weights: research / non-commercial use only.** They were trained on "
+         "AFLW photos (`real/aflw_crops`, AFLW licence: non-commercial research), and a model "
+         "trained on them inherits that restriction.", ""]
+        if any(d.get("type") == "AFLWCropsDataset" and d.get("weight", 1) > 0
+               for d in data.get("train", [])) else [])
 
 
 ABLATION_ROWS = [("ablation_iter1", "1 iteration"), ("ablation_iter2", "2 iterations"),
@@ -282,6 +290,7 @@ def render(results: Path, weights: Path | None = None) -> str:
     lines += ["Pitch bias = mean signed pitch error (AFLW2000 angles); see the head-frame "
               "offset section.", ""]
     lines += frame_offset_section(res)
+    lines += results_real.render(results)
     lines += ["## Covariance calibration", ""] + coverage_table(
         res["coverage"]) + [""]
     lines += ["## Ablation: T directly vs correction parameters (selfie -> robot)", "",
