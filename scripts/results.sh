@@ -12,7 +12,9 @@
 # 4. runs the MediaPipe peers on the same AFLW2000 subset and on selfie_test / robot_test (own
 #    venv .venv-peers: mediapipe pulls opencv-contrib-python, which would replace the project's
 #    headless OpenCV);
-# 5. writes docs/results/*.json and docs/RESULTS.md (the ablation table comes from
+# 5. real faces (issue 12): summarises the pseudo-label file, validates the label pipeline on
+#    wild_val (9100, exact labels) and re-measures the detector-box constants on aflw_crops;
+# 6. writes docs/results/*.json and docs/RESULTS.md (the ablation table comes from
 #    docs/results/ablation/, written by scripts/ablation.sh).
 # Without an argument it re-evaluates the shipped model (step 2 is skipped).
 set -euo pipefail
@@ -34,6 +36,7 @@ render() {  # preset seed name
 render selfie 9001 selfie_test
 render robot 9002 robot_test
 render wild 9003 wild_calib
+render wild 9100 wild_val
 
 if [ "$#" -ge 1 ]; then
   mkdir -p "$(dirname "$SHIPPED")"
@@ -57,13 +60,21 @@ head-pose-video --video "$SHARED/real/two_faces_1080p.mp4" --weights "$SHIPPED" 
   --sheet "$OUT/video_sheet.jpg" --plot "$OUT/video_poses.png" \
   --overlay "$REPO/outputs/two_faces_overlay.mp4"
 
-PEERS="$REPO/.venv-peers"
-if [ ! -x "$PEERS/bin/python" ]; then
-  python3 -m venv "$PEERS"
-  "$PEERS/bin/pip" install -q --disable-pip-version-check mediapipe==1.2.2 scipy==1.17.1
-fi
+PEERS="$REPO/.venv-peers"  # created by scripts/setup_env.sh
 "$PEERS/bin/python" -m head_pose_ros.peers.mediapipe_peer --data "$SHARED/real/aflw2000_subset64" \
   --synthetic "$DATA/selfie_test" --synthetic "$DATA/robot_test" --json "$OUT/aflw2000_peers.json"
+
+# real faces in training (issue 12): pseudo-label summary, the label pipeline on rendered faces
+# with exact labels, the detector-box constants (fitted on aflw_crops, never on AFLW2000)
+PSEUDO="${HEAD_POSE_TRAIN_DATA:-$REPO/outputs/train_data}/aflw_pseudo.npz"
+if [ -f "$PSEUDO" ]; then
+  python -m head_pose_ros.teacher.pseudolabel --out "$PSEUDO" --summary --json "$OUT/pseudolabels.json"
+  python -m head_pose_ros.teacher.detector_geometry --labels "$PSEUDO" --limit 3000 \
+    --json "$OUT/detector_geometry.json"
+else
+  echo "[results] no pseudo-label file $PSEUDO (scripts/train_real_mix.sh builds it)" >&2
+fi
+python -m head_pose_ros.teacher.validate --data "$DATA/wild_val" --json "$OUT/teacher_validation.json"
 
 python -m head_pose_ros.train.results_md --results "$OUT" --out docs/RESULTS.md \
   --weights "$SHIPPED"

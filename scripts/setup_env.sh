@@ -401,4 +401,19 @@ else
   echo "$BUILD_FP" > "$BUILD_STAMP"
   log "colcon workspace built: $REPO/install"
 fi
+# --- 6. peers venv (MediaPipe: the teacher of the real-face pseudo-labels and the peer baselines)
+# Its own venv: mediapipe pulls opencv-contrib-python, which would replace the project's
+# headless OpenCV. HEAD_POSE_SKIP_PEERS=1 skips it (test_teacher's teacher test then skips).
+PEERS="$REPO/.venv-peers"
+PEERS_REQ="mediapipe==1.2.2 scipy==1.17.1"
+if [ "${HEAD_POSE_SKIP_PEERS:-0}" != 1 ]; then
+  if [ ! -f "$PEERS/.stamp" ] || [ "$(cat "$PEERS/.stamp")" != "$PEERS_REQ" ]; then
+    [ -x "$PEERS/bin/python" ] || "$PYTHON" -m venv "$PEERS"
+    log "pip install into $PEERS ($PEERS_REQ)"
+    # shellcheck disable=SC2086
+    "$PEERS/bin/pip" install -q --disable-pip-version-check $PEERS_REQ \
+      && echo "$PEERS_REQ" > "$PEERS/.stamp" \
+      || log "WARNING: peers venv install failed; the teacher test and the peers will skip"
+  fi
+fi
 log "done in $(( $(date +%s) - T0 )) s. Next: source $REPO/env.sh"

@@ -3,7 +3,8 @@
 # stage-4 model on synthetic + real (aflw_crops, teacher pseudo-labels), config/train/cpu_real_mix.yaml.
 # Builds what it needs outside the repo (HEAD_POSE_TRAIN_DATA, default outputs/train_data):
 #   1. 12000 synthetic wild crops (seed 105);
-#   2. the pseudo-label file of real/aflw_crops (MediaPipe teacher in .venv-peers + 1220 fit);
+#   2. the pseudo-label file of real/aflw_crops (MediaPipe teacher in .venv-peers, made by
+#      scripts/setup_env.sh, + the 1220 fit);
 # then trains in resumable stages: rerun the same command after an interruption, it resumes from
 # runs/cpu_real_mix/last.safetensors. ABLATION=1 trains the synthetic-only arm (real weight 0)
 # into runs/cpu_synth_only with the same steps.
@@ -18,11 +19,6 @@ mkdir -p "$DATA"
 . scripts/stage4_init.sh
 [ -f "$DATA/wild_train5/labels.npz" ] || python -m head_pose_ros.data.cache --out "$DATA/wild_train5" \
   --preset wild --count 12000 --seed 105 --crop-size 176 --crop-scale 2.0 --workers 2
-PEERS="$REPO/.venv-peers"
-if [ ! -x "$PEERS/bin/python" ]; then
-  python3 -m venv "$PEERS"
-  "$PEERS/bin/pip" install -q --disable-pip-version-check mediapipe==1.2.2 scipy==1.17.1
-fi
 [ -f "$DATA/aflw_pseudo.npz" ] || python -m head_pose_ros.teacher.pseudolabel \
   --crops "$SHARED/real/aflw_crops" --out "$DATA/aflw_pseudo.npz" --json "$DATA/aflw_pseudo.json"
 if [ "${ABLATION:-0}" = 1 ]; then OUTDIR=runs/cpu_synth_only; EXTRA=(data.train.1.weight=0.0)

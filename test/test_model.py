@@ -242,7 +242,7 @@ def test_tiny_overfit(topology):
 
 
 def test_template_frame_faces_the_camera(topology):
-    """Head frame of DESIGN.md §3: with R = I the face looks at the camera: nose tip (iBUG 30)
+    """Head frame of docs/CONVENTIONS.md: with R = I the face looks at the camera: nose tip (iBUG 30)
     is the most negative z vertex, the subject's left eye corner (iBUG 45) is at +x, the chin
     (iBUG 8) at +y below the brows (iBUG 19)."""
     v = topology.vertices

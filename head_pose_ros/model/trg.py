@@ -1,6 +1,7 @@
 """TRG: 6DoF head pose through explicit bidirectional interaction with face geometry.
 
-Paper: Chun & Chang, ECCV 2024 (``../shared/papers/trg_eccv2024.md``). Structure:
+Paper: Chun & Chang, "6DoF Head Pose Estimation through Explicit Bidirectional Interaction
+with Face Geometry", ECCV 2024 (facts used here: docs/CONVENTIONS.md). Structure:
 
 * feature extractor: backbone (ResNet18 to layer4, 6x6 at 192 input) then three transposed
   convolutions (256 ch, k4 s2 p1, BN, ReLU) giving phi_1..phi_3 at 12/24/48 px; a 1x1 conv on

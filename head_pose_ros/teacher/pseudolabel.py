@@ -278,8 +278,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher", default="", help="teacher file (default <out>.teacher.npz)")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", default="", help="write the summary here too")
+    ap.add_argument("--summary", action="store_true",
+                    help="only summarise an existing label file --out")
     a = ap.parse_args(argv)
     crops, out = Path(a.crops), Path(a.out)
+    if a.summary:
+        with np.load(out) as z:
+            s = summary({k: z[k] for k in z.files})
+        print(json.dumps(s, indent=1))
+        if a.json:
+            Path(a.json).write_text(json.dumps(s, indent=1) + "\n")
+        return 0
     tpath = Path(a.teacher) if a.teacher else out.with_suffix(".teacher.npz")
     if not tpath.is_file():
         if not Path(a.peers_python).is_file():

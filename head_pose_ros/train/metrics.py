@@ -1,7 +1,7 @@
 """Evaluation metrics of the TRG paper (§4.3) and of the AFLW2000 protocol. numpy (and scipy's
 rotation log map for the head-frame offsets); no torch, so the peers' venv can import it.
 
-Conventions (DESIGN.md §3): column vectors, ``X_cam = R @ X_head + T``, metres and radians in,
+Conventions (docs/CONVENTIONS.md): column vectors, ``X_cam = R @ X_head + T``, metres and radians in,
 **degrees and millimetres out**. Every per-sample function takes batched arrays with a leading
 sample axis ``N``.
 
