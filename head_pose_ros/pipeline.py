@@ -9,7 +9,12 @@ One frame::
     boxes   = detector(image)                 every ``detect_every_n`` frames, else the boxes
               or follower.detections()        of the faces followed from the previous frame
     faces   = estimator.predict(image, K, boxes, dist)      (one batched forward pass)
-    ids     = tracker.update(face boxes)      Hungarian matching; tentative tracks are hidden
+    faces   = one per face                    estimates whose landmark extents overlap
+                                              (IoU > 0.5, e.g. two nested Haar boxes of one
+                                              face) are one face: the best scored is kept
+    ids     = tracker.update(extents)         Hungarian matching on the faces' landmark extents
+                                              (where the model found the face, not the
+                                              detector's box); tentative tracks are hidden
     R, T, C = PoseFilter per track            One-Euro on SE(3) (``filter = 'none'``: raw),
                                               covariance C propagated through the filter
 
@@ -30,8 +35,10 @@ from head_pose_ros.detection import (
     DetectionScheduler,
     FaceDetections,
     LandmarkFollower,
+    box_iou,
     estimator_boxes,
 )
+from head_pose_ros.geometry import box_from_landmarks
 from head_pose_ros.tracking import FaceTracker, PoseFilter
 
 
@@ -129,9 +136,16 @@ class HeadPosePipeline:
         dets, ran = self._detect(image)
         estimates = [] if len(dets) == 0 else list(self.estimator.predict(
             image, K, dets.as_array(), dist_coeffs=dist, intrinsics_guessed=intrinsics_guessed))
-        self.follower.update([self._follow_points(e, K, dist) for e in estimates],
-                             np.array([float(e.score) for e in estimates]), (w, h))
-        people, removed = self._track(estimates, stamp)
+        points = [self._follow_points(e, K, dist) for e in estimates]
+        extents = np.array([box_from_landmarks(p) if np.all(np.isfinite(p))
+                            else np.asarray(e.box, np.float64).reshape(4)
+                            for e, p in zip(estimates, points, strict=True)]).reshape(-1, 4)
+        keep = one_per_face(extents, [float(e.score) for e in estimates])
+        estimates = [estimates[i] for i in keep]
+        points = [points[i] for i in keep]
+        extents = extents[keep]
+        self.follower.update(points, np.array([float(e.score) for e in estimates]), (w, h))
+        people, removed = self._track(estimates, extents, stamp)
         return FrameResult(people, removed, len(estimates), ran)
 
     # ------------------------------------------------------------------ steps
@@ -165,12 +179,12 @@ class HeadPosePipeline:
                                   np.zeros(5) if dist is None else dist)
         return uv.reshape(-1, 2)
 
-    def _track(self, estimates: list[Any], stamp: float) -> tuple[list[TrackedHead], list[int]]:
+    def _track(self, estimates: list[Any], extents: np.ndarray, stamp: float
+               ) -> tuple[list[TrackedHead], list[int]]:
         cfg = self.cfg
         removed: list[int] = []
         if cfg.tracking:
-            boxes = np.array([np.asarray(e.box, np.float64).reshape(4) for e in estimates])
-            upd = self.tracker.update(boxes.reshape(-1, 4))
+            upd = self.tracker.update(np.asarray(extents, np.float64).reshape(-1, 4))
             removed, ids = upd.removed, upd.ids
         else:
             ids = [0] * len(estimates)
@@ -196,3 +210,19 @@ class HeadPosePipeline:
                 frames_seen = track.data["seen"]
             out.append(TrackedHead(int(pid), frames_seen, rot, trans, cov, e))
         return out, removed
+
+
+def one_per_face(extents: np.ndarray, scores: list[float], iou: float = 0.5) -> list[int]:
+    """Indices of the estimates to keep, one per face: greedy by score, an estimate whose
+    landmark extent overlaps a kept one by more than ``iou`` is the same face (detectors such as
+    the Haar cascade return nested boxes of one face; both crops find the same face). Kept
+    indices are in their original order."""
+    b = np.asarray(extents, np.float64).reshape(-1, 4)
+    if len(b) <= 1:
+        return list(range(len(b)))
+    overlap = box_iou(b, b)
+    kept: list[int] = []
+    for i in sorted(range(len(b)), key=lambda i: -scores[i]):
+        if all(overlap[i, j] <= iou for j in kept):
+            kept.append(i)
+    return sorted(kept)

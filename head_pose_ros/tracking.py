@@ -1,7 +1,8 @@
 """Multi-face tracking and SE(3) pose filtering (no ROS import).
 
 :class:`FaceTracker` gives stable person ids: detections are associated with tracks by the
-Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) on a cost that mixes
+Hungarian algorithm (``scipy.optimize.linear_sum_assignment``; confirmed tracks first, then the
+tentative ones with the detections left) on a cost that mixes
 ``1 - IoU`` with the centre distance in units of the face size, against each track's box
 predicted with a constant-velocity model (so two faces that cross keep their ids). A track is
 *tentative* until it has been matched in ``min_hits`` consecutive frames; only then does it
@@ -146,11 +147,20 @@ class FaceTracker:
         assigned: dict[int, int] = {}  # det -> track index
         if self.tracks and m:
             cost = self._cost(boxes)
-            big = 1e6
-            rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, big))
-            for r, c in zip(rows, cols, strict=True):
-                if np.isfinite(cost[r, c]):
-                    assigned[int(c)] = int(r)
+            # two stages: confirmed tracks first, then the tentative ones with what is left, so
+            # a spurious detection next to a person (which starts a tentative track) can never
+            # take the person's next detection away from the person's id
+            confirmed = np.array([t.track_id is not None for t in self.tracks])
+            for stage in (confirmed, ~confirmed):
+                rows_idx = np.flatnonzero(stage)
+                cols_idx = np.array([c for c in range(m) if c not in assigned], dtype=int)
+                if rows_idx.size == 0 or cols_idx.size == 0:
+                    continue
+                sub = cost[np.ix_(rows_idx, cols_idx)]
+                rows, cols = linear_sum_assignment(np.where(np.isfinite(sub), sub, 1e6))
+                for r, c in zip(rows, cols, strict=True):
+                    if np.isfinite(sub[r, c]):
+                        assigned[int(cols_idx[c])] = int(rows_idx[r])
         matched_tracks = set(assigned.values())
         removed: list[int] = []
         survivors: list[Track] = []

@@ -3,7 +3,12 @@
 # head_pose_demo publishes the built-in input on `image`/`camera_info`, head_pose_node estimates
 # the head poses and publishes them. Runs for HEAD_POSE_DEMO_SECONDS (default 20) seconds.
 # It prints about one line a second with every person's id, position (m) and yaw/pitch/roll
-# (head_pose_ros.ros.monitor) and writes the last debug image to outputs/demo_debug.png.
+# (head_pose_ros.ros.monitor), at the end how many person ids it saw (one person: one id for the
+# whole run), and writes the last debug image to outputs/demo_debug.png.
+# Detector: the node's 'auto' (YuNet when its model is in the user cache, head-pose-fetch-models;
+# else the Haar cascade, which needs no download). The Haar cascade loses the face for a few
+# frames when it turns: the node keeps a person's id through up to 15 missed frames (1 s at the
+# demo's 15 Hz) instead of 5.
 set -euo pipefail
 # shellcheck source=scripts/env_preamble.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
@@ -28,7 +33,8 @@ echo "[demo] running head_pose_demo + head_pose_node for $SECS s (ROS_DOMAIN_ID=
 "$LIB/head_pose_demo" --ros-args -p "weights:=$WEIGHTS" &
 DEMO_PID=$!
 "$LIB/head_pose_node" --ros-args --params-file "$REPO/config/head_pose.yaml" \
-  -p "weights:=$WEIGHTS" -p publish_debug_image:=true &
+  -p "weights:=$WEIGHTS" -p publish_debug_image:=true \
+  -p tracker_max_misses:=15 &
 NODE_PID=$!
 trap 'kill -INT "$DEMO_PID" "$NODE_PID" 2>/dev/null || true' EXIT
 rc=0

@@ -1,6 +1,8 @@
 """``head_pose_demo``: a built-in camera for people without one.
 
-Publishes ``image`` (bgr8) and ``camera_info`` (same stamp and frame_id) at ``rate`` Hz, looping:
+Publishes ``image`` (bgr8) and ``camera_info`` (same stamp and frame_id) at ``rate`` Hz, and the
+same frame as a JPEG ``sensor_msgs/CompressedImage`` on ``<image>/compressed`` (image_transport's
+compressed transport) while someone subscribes to it, looping:
 - synthetic mode (default): frames rendered on the fly from the face template carried by the
   model checkpoint (``weights``, default: the package's installed model) or, when no checkpoint
   is available, from an ARKit-1220 topology directory (``topology_dir``, default: the shared
@@ -90,7 +92,7 @@ def _polyline_dist(p: np.ndarray, pts: np.ndarray) -> np.ndarray:
 class TemplateFaceRenderer:
     """Render the template face of a topology with a pose (numpy + OpenCV, ~5 ms / 640x480).
 
-    Head frame as in DESIGN.md section 3 (x to the subject's left ear, y to the chin, z into the
+    Head frame as in docs/CONVENTIONS.md (x to the subject's left ear, y to the chin, z into the
     head); ``X_cam = R @ X_head + T``; OpenCV camera (x right, y down, z forward).
     """
 
@@ -169,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     from head_pose_ros.image_encoding import bgr_to_image_fields
+    from head_pose_ros.ros.compressed import bgr_to_compressed, compressed_topic
     from head_pose_ros.ros.node import StartupError, init_ros, install_stop_signals, spin_until
     from head_pose_ros.ros.params import default_weights_path
 
@@ -228,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
 
     pub_img = node.create_publisher(Image, "image", qos_profile_sensor_data)
     pub_info = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    pub_jpeg = node.create_publisher(CompressedImage, compressed_topic(pub_img.topic_name),
+                                     qos_profile_sensor_data)
     t_start = time.monotonic()
 
     def tick() -> None:
@@ -264,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         info.p = [float(x) for x in p.reshape(-1)]
         pub_info.publish(info)
         pub_img.publish(img)
+        if pub_jpeg.get_subscription_count() > 0:
+            jpeg = CompressedImage()
+            jpeg.header = img.header
+            jpeg.format, data = bgr_to_compressed(frame, "jpeg")
+            jpeg.data = data
+            pub_jpeg.publish(jpeg)
 
     node.create_timer(1.0 / rate, tick)
     try:
