@@ -183,10 +183,9 @@ class _FakeLaunch:
             elif isinstance(e, self.classes["SetEnvironmentVariable"]):
                 if self._active(e, ctx):
                     self.env[self._value(e.name, ctx)] = self._value(e.value, ctx)
-            elif isinstance(e, self.classes["Node"]):
-                if self._active(e, ctx):
-                    kw = {k: self._value(v, ctx) for k, v in e.kw.items() if k != "condition"}
-                    self.nodes.append(kw)
+            elif isinstance(e, self.classes["Node"]) and self._active(e, ctx):
+                kw = {k: self._value(v, ctx) for k, v in e.kw.items() if k != "condition"}
+                self.nodes.append(kw)
         self.declared = {e.name for e in desc.entities
                          if isinstance(e, self.classes["DeclareLaunchArgument"])}
 
