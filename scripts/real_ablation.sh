@@ -12,20 +12,15 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 SHARED="${HEAD_POSE_SHARED_DATA:-$REPO/../shared/data}"
-DATA="${HEAD_POSE_TRAIN_DATA:-$REPO/outputs/train_data}"
 RDATA="${HEAD_POSE_RESULTS_DATA:-$REPO/outputs/results_data}"
 STEPS="${1:-1000}"
 OUT="$REPO/docs/results/real_ablation"
 mkdir -p "$OUT"
-. scripts/stage4_init.sh
 for arm in synth_only real_mix; do
   run="runs/real_ablation/$arm"
   if [ ! -f "$run/model.safetensors" ]; then
     w=0.5; [ "$arm" = synth_only ] && w=0.0
-    head-pose-train --config config/train/cpu_default.yaml --config config/train/cpu_real_mix.yaml \
-      data.train.0.root="$DATA/wild_train5" data.train.1.root="$SHARED/real/aflw_crops" \
-      data.train.1.labels="$DATA/aflw_pseudo.npz" data.train.1.weight="$w" \
-      run.init_weights="$INIT" run.out_dir="$run" run.max_steps="$STEPS"
+    OUTDIR="$run" REAL_WEIGHT="$w" bash scripts/train_real_mix.sh "$STEPS"
   fi
   W="$run/model.safetensors"
   head-pose-eval --weights "$W" --data "$SHARED/real/aflw2000_subset64" --format aflw2000 \

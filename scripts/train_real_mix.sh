@@ -6,8 +6,9 @@
 #   2. the pseudo-label file of real/aflw_crops (MediaPipe teacher in .venv-peers, made by
 #      scripts/setup_env.sh, + the 1220 fit);
 # then trains in resumable stages: rerun the same command after an interruption, it resumes from
-# runs/cpu_real_mix/last.safetensors. ABLATION=1 trains the synthetic-only arm (real weight 0)
-# into runs/cpu_synth_only with the same steps.
+# runs/cpu_real_mix/last.safetensors. STEPS (default 0 = the whole schedule) stops early;
+# OUTDIR and REAL_WEIGHT (sampling weight of the real source, default 0.5) are for the ablation
+# (scripts/real_ablation.sh).
 set -euo pipefail
 # shellcheck source=scripts/env_preamble.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
@@ -21,9 +22,8 @@ mkdir -p "$DATA"
   --preset wild --count 12000 --seed 105 --crop-size 176 --crop-scale 2.0 --workers 2
 [ -f "$DATA/aflw_pseudo.npz" ] || python -m head_pose_ros.teacher.pseudolabel \
   --crops "$SHARED/real/aflw_crops" --out "$DATA/aflw_pseudo.npz" --json "$DATA/aflw_pseudo.json"
-if [ "${ABLATION:-0}" = 1 ]; then OUTDIR=runs/cpu_synth_only; EXTRA=(data.train.1.weight=0.0)
-else OUTDIR=runs/cpu_real_mix; EXTRA=(); fi
+OUTDIR="${OUTDIR:-runs/cpu_real_mix}"
 head-pose-train --config config/train/cpu_default.yaml --config config/train/cpu_real_mix.yaml \
   data.train.0.root="$DATA/wild_train5" data.train.1.root="$SHARED/real/aflw_crops" \
-  data.train.1.labels="$DATA/aflw_pseudo.npz" run.init_weights="$INIT" \
-  run.out_dir="$OUTDIR" run.max_steps="$STEPS" "${EXTRA[@]}"
+  data.train.1.labels="$DATA/aflw_pseudo.npz" data.train.1.weight="${REAL_WEIGHT:-0.5}" \
+  run.init_weights="$INIT" run.out_dir="$OUTDIR" run.max_steps="$STEPS"
