@@ -71,6 +71,8 @@ if [ -f "$PSEUDO" ]; then
   python -m head_pose_ros.teacher.pseudolabel --out "$PSEUDO" --summary --json "$OUT/pseudolabels.json"
   python -m head_pose_ros.teacher.detector_geometry --labels "$PSEUDO" --limit 3000 \
     --json "$OUT/detector_geometry.json"
+  head-pose-eval --weights "$SHIPPED" --format aflw_crops --data "$SHARED/real/aflw_crops" \
+    --labels "$PSEUDO" --json "$OUT/aflw_crops_val.json"
 else
   echo "[results] no pseudo-label file $PSEUDO (scripts/train_real_mix.sh builds it)" >&2
 fi

@@ -14,7 +14,8 @@ unknown). What a sample supervises (``loss_mask`` in ``data.crop.LOSS_TERMS`` or
   the sparse landmarks at the iBUG points AFLW shares (visible ones) and the auxiliary term.
 * every kept sample: the visible hand landmarks as ``aux2d`` points on their topology vertices
   (:mod:`head_pose_ros.teacher.aflw21`), ear lobes down-weighted.
-Rejected crops (``status`` 0) are not in the dataset.
+Rejected crops (``status`` 0) are not in the dataset; ``kinds=(1,)`` keeps only teacher fits
+(evaluation against the pseudo-labels: ``head-pose-eval --format aflw_crops``).
 
 Split: ``split="train"`` / ``"val"`` / ``"all"``; a crop is held out (``val``) when
 ``crc32(name) % VAL_MODULUS == 0`` (5 %, independent of the label file's order). The held-out
@@ -54,7 +55,8 @@ class AFLWCropsDataset(FaceDataset):
 
     def __init__(self, root: str | Path, labels: str | Path, topology: FaceTopology, *,
                  split: str = "train", augment: AugmentConfig | None = None,
-                 loss_mask: list[float] | None = None, **kw: Any) -> None:
+                 loss_mask: list[float] | None = None, kinds: tuple[int, ...] = (1, 2),
+                 **kw: Any) -> None:
         super().__init__(topology, augment, **kw)
         if split not in ("train", "val", "all"):
             raise ValueError(f"split must be train, val or all, got {split!r}")
@@ -70,7 +72,7 @@ class AFLWCropsDataset(FaceDataset):
         if topology.num_vertices != lab["basis_mean"].shape[0]:
             raise ValueError("pseudo-labels were fitted on another topology")
         names = [str(s) for s in lab["names"]]
-        keep = lab["status"] > 0
+        keep = np.isin(lab["status"], [k for k in kinds if k > 0])
         if split != "all":
             held = np.array([is_held_out(n) for n in names])
             keep &= held if split == "val" else ~held

@@ -52,7 +52,7 @@ from head_pose_ros import geometry as geo
 from head_pose_ros.data.base import FaceDataset
 from head_pose_ros.train import metrics as hm
 
-FORMATS = ("synthetic", "synth_stream", "arkitface", "biwi", "aflw2000")
+FORMATS = ("synthetic", "synth_stream", "arkitface", "biwi", "aflw2000", "aflw_crops")
 BOX_SOURCES = ("protocol", "detector")
 DETECTOR_FORMATS = ("aflw2000", "biwi")
 """Formats that ``--boxes detector`` supports (biwi has no protocol boxes: only that one)."""
@@ -405,7 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="evaluate the first N samples only")
-    ap.add_argument("--split", default="test", help="ARKitFace split (test)")
+    ap.add_argument("--split", default="test",
+                    help="ARKitFace split (test); aflw_crops: val (held out; default), "
+                         "train, all")
+    ap.add_argument("--labels", default="",
+                    help="aflw_crops: the pseudo-label file (head_pose_ros.teacher.pseudolabel)")
     ap.add_argument("--count", type=int, default=256, help="synth_stream: number of samples")
     ap.add_argument("--seed", type=int, default=12345, help="synth_stream: seed")
     ap.add_argument("--boxes", default=None, choices=BOX_SOURCES,
@@ -476,6 +480,16 @@ def _protocol_dataset(fmt: str, args: argparse.Namespace, topo: Any, size: dict[
         from head_pose_ros.data.public import BIWIDataset
 
         return BIWIDataset(args.data, topo, **size), "trg", True, ""
+    if fmt == "aflw_crops":
+        from head_pose_ros.data.aflw_crops import AFLWCropsDataset
+
+        split = "val" if args.split == "test" else args.split
+        extras["split"] = split
+        extras["labels"] = str(args.labels)
+        extras["ground_truth"] = ("teacher pseudo-labels (teacher-fitted crops only; rotation "
+                                  "and 2D; the camera is virtual, so no translation)")
+        return (AFLWCropsDataset(args.data, args.labels, topo, split=split, kinds=(1,), **size),
+                "trg", False, GT_MESH_BOXES)
     from head_pose_ros.data.public import AFLW2000Dataset
 
     ds = AFLW2000Dataset(args.data, topo, **size)
