@@ -224,3 +224,19 @@ def test_held_out_split_is_disjoint(pseudo_file, topology, shared_data):
     va = AFLWCropsDataset(shared_data / "real" / "aflw_crops", path, topology, split="val")
     assert not set(tr.index) & set(va.index)
     assert all(is_held_out(va.name(i)) for i in range(len(va)))
+
+
+def test_eval_view_of_held_out_crops_uses_the_pseudo_rotation(pseudo_file, topology, shared_data):
+    """``head-pose-eval --format aflw_crops`` scores against the teacher fits only (kinds=(1,)):
+    every item's ground truth is its fitted rotation, hand-only crops are left out."""
+    from head_pose_ros.data.aflw_crops import AFLWCropsDataset
+    from head_pose_ros.train.evaluate import EvalView
+
+    path, lab = pseudo_file
+    ds = AFLWCropsDataset(shared_data / "real" / "aflw_crops", path, topology, split="all",
+                          kinds=(1,), out_size=128)
+    assert len(ds) == int((lab["status"] == 1).sum())
+    view = EvalView(ds)
+    for j in range(len(ds)):
+        item = view[j]
+        assert np.allclose(item["gt_R"].numpy(), lab["R"][ds.index[j]], atol=1e-6)
