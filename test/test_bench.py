@@ -24,7 +24,7 @@ from head_pose_ros.bench.model import (  # noqa: E402
     run_compile_variant,
     to_numpy,
 )
-from head_pose_ros.bench.node import bench_node  # noqa: E402
+from head_pose_ros.bench.node import bench_node, bench_node_inputs  # noqa: E402
 from head_pose_ros.bench.targets import format_targets, target_checks  # noqa: E402
 from head_pose_ros.cli import bench  # noqa: E402
 
@@ -187,6 +187,26 @@ def test_node_latency_over_dds(shared_data: Path) -> None:
     assert r["n"] == 3 and r["median_ms"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.ros
+def test_node_raw_vs_compressed_input(shared_data: Path) -> None:
+    """Issue 13 item 5: the node section compares raw and compressed (JPEG) input at 1280x720."""
+    _need(shared_data)
+    args = bench.build_parser().parse_args(["--quick", "--shared-data", str(shared_data)])
+    model = ModelSpec(None, None, 0, dict(RANDOM_INIT_OVERRIDES)).build()
+    res = bench_node_inputs(args, model, shared_data, quick=True, backend="onnxruntime")
+    assert res["size"] == "1280x720", res
+    for t in ("raw", "compressed"):
+        r = res[t]
+        assert "skipped" not in r, r
+        assert "image_transport:=" + t in r["command"]
+        assert r["serial"]["n"] == 3 and r["serial"]["median_ms"] > 0
+        assert r["stream"]["answered"] > 0 and r["stream"]["output_fps"] > 0
+    assert res["compressed"]["topic"] == "/image/compressed"
+    assert res["compressed"]["format"] == "bgr8; jpeg compressed bgr8"
+    assert res["compressed"]["bytes_per_frame"] < 0.2 * res["raw"]["bytes_per_frame"]
+
+
 def test_report_tables_show_every_section() -> None:
     """Text and Markdown tables of a hand-made report: model, end-to-end and node rows, a
     skipped node run, the targets."""
@@ -225,6 +245,18 @@ def test_report_tables_show_every_section() -> None:
     assert "| onnxruntime (onnxruntime) | 640x480_1face | 10.0 | 12.0 | 3 | 0 / 1 |" in md
     assert "| torch | skipped: no ROS |" in md and "| compile | skipped: time box |" in md
     assert "- t: 100.0 frames/s (v) -> met" in md
+    inp = {"bytes_per_frame": 2764800, "backend": "onnxruntime",
+           "serial": {**stats, "unanswered_warmup": 0, "unanswered_timed": 0},
+           "stream": {"sent": 300, "answered": 150, "stream_hz": 30.0, "seconds": 10.0,
+                      "output_fps": 15.0, "latency_under_load": stats}}
+    rep["node"]["inputs"] = {"size": "1280x720", "backend": "onnxruntime", "raw": inp,
+                             "compressed": {**inp, "bytes_per_frame": 140000}}
+    text = format_report(rep)
+    assert "NODE INPUT 1280x720 raw (2.76 MB/frame, backend onnxruntime): serial median 10.0 ms" \
+        in text and "30 Hz stream: 15.0 fps out, 150/300 answered" in text
+    md = format_markdown(rep)
+    assert "| raw | 2.76 MB | 10.0 | 12.0 | 15.0 | 150/300 | 10.0 |" in md
+    assert "| compressed | 0.14 MB | 10.0 | 12.0 | 15.0 | 150/300 | 10.0 |" in md
     rep["node"] = {"skipped": "--no-node"}
     assert "NODE (DDS image -> heads): skipped: --no-node" in format_report(rep)
     assert "Node over DDS: skipped (--no-node)." in format_markdown(rep)

@@ -70,6 +70,57 @@ def node_lines(node: dict[str, Any], skipped: Callable[[str, str], str],
     return out
 
 
+def input_rows(node: dict[str, Any]) -> list[tuple[str, dict[str, Any] | str]]:
+    """``(transport, run or skip reason)`` of the node section's raw vs compressed comparison."""
+    inputs = node.get("inputs") or {}
+    if "skipped" in inputs:
+        return [("-", inputs["skipped"])]
+    return [(t, inputs[t].get("skipped") or inputs[t]) for t in ("raw", "compressed")
+            if t in inputs]
+
+
+def _input_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    se, st = r["serial"], r["stream"]
+    load = st.get("latency_under_load", {})
+    return (f"{r['bytes_per_frame'] / 1e6:.2f} MB", f"{se['median_ms']:.1f}", f"{se['p90_ms']:.1f}",
+            f"{st['output_fps']:.1f}", f"{st['answered']}/{st['sent']}",
+            f"{load['median_ms']:.1f}" if load else "-")
+
+
+def input_lines_text(node: dict[str, Any]) -> list[str]:
+    inputs = node.get("inputs") or {}
+    out = []
+    for t, r in input_rows(node):
+        head = f"NODE INPUT {inputs.get('size', '')} {t}"
+        if isinstance(r, str):
+            out.append(f"{head}: skipped: {r}")
+            continue
+        size, med, p90, fps, answered, load = _input_cells(r)
+        out.append(f"{head} ({size}/frame, backend {r.get('backend')}): serial median {med} ms, "
+                   f"p90 {p90} ms; {r['stream']['stream_hz']:.0f} Hz stream: {fps} fps out, "
+                   f"{answered} answered, latency under load {load} ms")
+    return out
+
+
+def input_lines_markdown(node: dict[str, Any]) -> list[str]:
+    rows = input_rows(node)
+    if not rows:
+        return []
+    inputs = node.get("inputs") or {}
+    hz = next((r["stream"]["stream_hz"] for _, r in rows if not isinstance(r, str)), 30.0)
+    out = ["", f"Node input, {inputs.get('size', '')} raw `sensor_msgs/Image` vs image_transport "
+           f"`compressed` JPEG (one node each, backend {inputs.get('backend')}; serial = publish, "
+           f"wait for the pose; stream = {hz:.0f} Hz camera):", "",
+           "| input | bytes/frame | serial median ms | serial p90 ms | stream fps out | "
+           "answered | stream latency median ms |", "|---|---|---|---|---|---|---|"]
+    for t, r in rows:
+        if isinstance(r, str):
+            out.append(f"| {t} | skipped: {r} |")
+        else:
+            out.append(f"| {t} | " + " | ".join(_input_cells(r)) + " |")
+    return out
+
+
 def format_report(rep: dict[str, Any]) -> str:
     """Plain-text tables of a bench report."""
     lines = []
@@ -124,6 +175,7 @@ def format_report(rep: dict[str, Any]) -> str:
         lambda want, run, case, r: f"NODE (DDS image -> heads) backend:={want} (ran "
         f"{run.get('backend')}) {case}: median {r['median_ms']:.1f} ms, "
         f"p90 {r['p90_ms']:.1f} ms, {r['n']} frames")
+    lines += input_lines_text(rep.get("node", {}))
     if rep.get("targets"):
         lines += ["", f"TARGETS ({rep['machine']['cpu_count_affinity']} usable CPU cores, "
                       f"device {rep['machine']['device']})", *format_targets(rep)]
@@ -209,6 +261,7 @@ def format_markdown(rep: dict[str, Any]) -> str:
         lambda want, run, case, r: f"| {want} ({run.get('backend')}) | {case} | "
         f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['n']} | {r['unanswered_warmup']} / "
         f"{r['unanswered_timed']} |", node_header)
+    out += input_lines_markdown(rep.get("node", {}))
     if rep.get("targets"):
         out += ["", "Targets (fastest variant):", "", *format_targets(rep)]
     return "\n".join(out) + "\n"
