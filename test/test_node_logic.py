@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -84,3 +85,29 @@ def test_device_checks():
         resolve_device("cuda:0", False, warnings.append)
     assert resolve_device("cuda", True, warnings.append) == "cpu"
     assert len(warnings) == 1 and "running on the CPU" in warnings[0]
+
+
+def test_no_imports_on_the_per_frame_path():
+    """Issue 13 item 10: the node imported messages and helpers inside its per-frame methods;
+    they are module-level imports now (ROS imports stay out of the core modules)."""
+    import ast
+    import inspect
+
+    from head_pose_ros.ros import runtime
+
+    node_src = (Path(runtime.__file__).parent / "node.py").read_text()
+    tree = ast.parse(node_src)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "HeadPoseNode")
+    per_frame = {"_on_image", "_on_info", "_pair_info", "_work", "_decode", "_process",
+                 "_primary", "_publish", "_publish_debug", "stats", "_publish_diagnostics"}
+    seen = set()
+    for fn in cls.body:
+        if isinstance(fn, ast.FunctionDef) and fn.name in per_frame:
+            seen.add(fn.name)
+            inner = [n for n in ast.walk(fn) if isinstance(n, ast.Import | ast.ImportFrom)]
+            assert not inner, f"{fn.name} imports {[ast.unparse(n) for n in inner]}"
+    assert seen == per_frame
+    core = ("pipeline", "tracking", "frames", "detection", "estimator", "geometry", "covariance")
+    for name in core:
+        src = inspect.getsource(__import__(f"head_pose_ros.{name}", fromlist=["x"]))
+        assert "rclpy" not in src and "_msgs.msg" not in src, name
