@@ -7,7 +7,7 @@
 # real crops of aflw_crops (val split, against their pseudo-labels) and on the held-out
 # synthetic selfie_test / robot_test (rendered by scripts/results.sh).
 # Writes docs/results/real_ablation/<synth_only|real_mix>.<set>.json. An arm whose
-# runs/real_ablation/<arm>/model.safetensors exists is not retrained.
+# runs/real_ablation/<arm>/model.safetensors exists is not retrained; ARMS="real_mix" runs one.
 set -euo pipefail
 # shellcheck source=scripts/env_preamble.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
@@ -17,7 +17,7 @@ RDATA="${HEAD_POSE_RESULTS_DATA:-$REPO/outputs/results_data}"
 STEPS="${1:-1000}"
 OUT="$REPO/docs/results/real_ablation"
 mkdir -p "$OUT"
-for arm in synth_only real_mix; do
+for arm in ${ARMS:-synth_only real_mix}; do
   run="runs/real_ablation/$arm"
   if [ ! -f "$run/model.safetensors" ]; then
     w=0.5; [ "$arm" = synth_only ] && w=0.0
