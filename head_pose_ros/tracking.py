@@ -76,8 +76,13 @@ class Track:
     def confirmed(self) -> bool:
         return self.track_id is not None
 
+    #: frames the constant-velocity prediction extrapolates at most: after a few missed frames
+    #: the velocity says nothing any more (it comes from jittery boxes), and extrapolating it over
+    #: ``max_misses`` frames would put the prediction far from where the face reappears
+    MAX_PREDICT_FRAMES = 2
+
     def predicted_box(self) -> np.ndarray:
-        return self.box + self.velocity * (self.misses + 1)
+        return self.box + self.velocity * min(self.misses + 1, self.MAX_PREDICT_FRAMES)
 
 
 @dataclass

@@ -53,6 +53,17 @@ def test_a_tentative_track_cannot_take_a_persons_detection():
     assert upd.ids == [1]
 
 
+def test_id_survives_a_long_miss_after_jittery_boxes():
+    """The track's box velocity comes from jittery boxes (a turning face); extrapolated over 10
+    missed frames it put the prediction 100+ px away and the reappearing face got a new id."""
+    tr = FaceTracker(min_hits=1, max_misses=15)
+    for dx in (0, 0, 12, 24):  # the box jumps right for a few frames (extent jitter)
+        assert tr.update(_box(300 + dx, 240)[None]).ids == [1]
+    for _ in range(10):
+        tr.update(np.zeros((0, 4)))
+    assert tr.update(_box(318, 240)[None]).ids == [1]
+
+
 def _demo_settings() -> dict[str, int]:
     """The node parameters scripts/demo.sh passes (`-p name:=value`)."""
     text = (REPO / "scripts" / "demo.sh").read_text()
