@@ -1,9 +1,9 @@
 """Evaluation metrics of the TRG paper (§4.3) and of the AFLW2000 protocol. numpy (and scipy's
 rotation log map for the head-frame offsets); no torch, so the peers' venv can import it.
 
-Conventions (docs/CONVENTIONS.md): column vectors, ``X_cam = R @ X_head + T``, metres and radians in,
-**degrees and millimetres out**. Every per-sample function takes batched arrays with a leading
-sample axis ``N``.
+Conventions (docs/CONVENTIONS.md): column vectors, ``X_cam = R @ X_head + T``, metres and
+radians in, **degrees and millimetres out**. Every per-sample function takes batched arrays with
+a leading sample axis ``N``.
 
 - Rotation: yaw/pitch/roll absolute errors from the two rotation matrices, each decomposed with
   the same Euler function (:func:`head_pose_ros.geometry.rotation_to_euler_ypr`, convention
