@@ -59,6 +59,17 @@ def _drop_source_tree_from_sys_path() -> None:
 _drop_source_tree_from_sys_path()
 
 
+def installed_exe(name: str) -> Path:
+    """An executable of the installed package: through the ament index (any workspace, e.g.
+    `colcon test`), else this repository's development workspace."""
+    try:
+        from ament_index_python.packages import get_package_prefix
+
+        return Path(get_package_prefix("head_pose_ros")) / "lib" / "head_pose_ros" / name
+    except Exception:  # no ament environment: the ROS tests skip (or fail under CI) anyway
+        return REPO_ROOT / "install" / "head_pose_ros" / "lib" / "head_pose_ros" / name
+
+
 def in_ci() -> bool:
     """True when the ``CI`` environment variable is set to a true-ish value."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")

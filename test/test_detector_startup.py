@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import installed_exe
 
 pytestmark = pytest.mark.ros
 
 REPO = Path(__file__).resolve().parents[1]
-NODE_EXE = REPO / "install" / "head_pose_ros" / "lib" / "head_pose_ros" / "head_pose_node"
+NODE_EXE = installed_exe("head_pose_node")
 PARAMS_FILE = REPO / "config" / "head_pose.yaml"
 
 

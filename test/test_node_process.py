@@ -23,25 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import installed_exe
 
 pytestmark = pytest.mark.ros
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _installed_exe(name: str) -> Path:
-    """An executable of the installed package: through the ament index (any workspace, e.g.
-    `colcon test`), else this repository's development workspace."""
-    try:
-        from ament_index_python.packages import get_package_prefix
-
-        return Path(get_package_prefix("head_pose_ros")) / "lib" / "head_pose_ros" / name
-    except Exception:  # no ament environment: the tests skip (or fail under CI) anyway
-        return REPO / "install" / "head_pose_ros" / "lib" / "head_pose_ros" / name
-
-
-NODE_EXE = _installed_exe("head_pose_node")
-DEMO_EXE = _installed_exe("head_pose_demo")
+NODE_EXE = installed_exe("head_pose_node")
+DEMO_EXE = installed_exe("head_pose_demo")
 PARAMS_FILE = REPO / "config" / "head_pose.yaml"
 FRAME = "test_cam_optical_frame"
 W, H = 320, 240

@@ -9,24 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import installed_exe
 
 pytestmark = pytest.mark.ros
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _node_exe() -> Path:
-    """The installed executable (ament index: any workspace, e.g. `colcon test`)."""
-    try:
-        from ament_index_python.packages import get_package_prefix
-
-        return Path(get_package_prefix("head_pose_ros")) / "lib" / "head_pose_ros" / \
-            "head_pose_node"
-    except Exception:  # no ament environment: the tests skip (or fail under CI) anyway
-        return REPO / "install" / "head_pose_ros" / "lib" / "head_pose_ros" / "head_pose_node"
-
-
-NODE_EXE = _node_exe()
+NODE_EXE = installed_exe("head_pose_node")
 PARAMS_FILE = REPO / "config" / "head_pose.yaml"
 
 
