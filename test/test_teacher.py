@@ -130,15 +130,13 @@ def pseudo_file(tmp_path_factory, basis, shared_data):
     """A label file for the first 40 crops, fitted to their HAND landmarks only (no teacher)
     plus, for every other crop, a teacher made of exact projections of the hand-only fit's
     face: exercises both label kinds without MediaPipe."""
-    from head_pose_ros.peers.mediapipe_peer import canonical_to_head_matrix, load_canonical_mesh
     from head_pose_ros.teacher import pseudolabel as pl
-    from head_pose_ros.teacher.fit import register_mediapipe
 
     crops = shared_data / "real" / "aflw_crops"
     with np.load(crops / "labels.npz") as z:
         names = [str(s) for s in z["names"][:40]]
-    can = load_canonical_mesh(shared_data / "baselines" / "mediapipe_canonical_face.npz")
-    al = register_mediapipe(can, canonical_to_head_matrix(can), basis)
+    al = pl.Fitter.from_files(shared_data / "baselines" / "mediapipe_canonical_face.npz",
+                              data_root=str(shared_data)).align
     first = pl.build_labels(crops, {"names": np.array(names), "found": np.zeros(40, bool),
                                     "lm478": np.zeros((40, 478, 3)),
                                     "transform": np.full((40, 4, 4), np.nan)},

@@ -74,11 +74,9 @@ def measure(crops: Path, labels: Path, yunet_model: str, limit: int = 0) -> dict
             d = det.detect(big)
             if not len(d):
                 continue
-            centre = np.array([(b[0] + b[2]) / 2.0 for b in d.boxes]), \
-                np.array([(b[1] + b[3]) / 2.0 for b in d.boxes])
-            j = int(np.argmin(np.hypot(centre[0] - ec[0], centre[1] - ec[1])))
-            b = d.boxes[j]
-            bc = np.array([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0])
+            centres = (d.boxes[:, :2] + d.boxes[:, 2:]) / 2.0
+            j = int(np.argmin(np.linalg.norm(centres - ec, axis=1)))
+            b, bc = d.boxes[j], centres[j]
             bside = float(max(b[2] - b[0], b[3] - b[1]))
             if np.hypot(*(bc - ec)) > 0.5 * eside:  # not this face
                 continue

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
+from head_pose_ros.geometry import project_points
 from head_pose_ros.synth.registration import closest_point_on_triangles, umeyama
 
 MAX_CORRESPONDENCE_M = 0.006
@@ -163,11 +164,6 @@ class FitResult:
     ok: bool
 
 
-def _project(X: np.ndarray, K: np.ndarray) -> np.ndarray:
-    return np.stack([K[0, 0] * X[:, 0] / X[:, 2] + K[0, 2],
-                     K[1, 1] * X[:, 1] / X[:, 2] + K[1, 2]], 1)
-
-
 def fit_pose_shape(
     uv: np.ndarray,
     weights: np.ndarray,
@@ -210,7 +206,7 @@ def fit_pose_shape(
         def resid(p: np.ndarray, P: np.ndarray = P) -> np.ndarray:
             R = cv2.Rodrigues(p[:3])[0]
             X = P @ R.T + p[3:]
-            return ((_project(X, K) - uv) * sw[:, None]).ravel()
+            return ((project_points(X, K) - uv) * sw[:, None]).ravel()
 
         x = least_squares(resid, x, loss="huber", f_scale=huber_px, method="trf",
                           max_nfev=60).x
@@ -234,5 +230,5 @@ def fit_pose_shape(
     R = cv2.Rodrigues(x[:3])[0]
     T = x[3:]
     P = mean_pts + np.tensordot(c, basis_pts, axes=1)
-    r = np.linalg.norm(_project(P @ R.T + T, K) - uv, axis=1)
+    r = np.linalg.norm(project_points(P @ R.T + T, K) - uv, axis=1)
     return FitResult(R, T, c, r, bool(np.all(np.isfinite(r)) and T[2] > 0))

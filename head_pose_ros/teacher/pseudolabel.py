@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from head_pose_ros import geometry as geo
 from head_pose_ros.teacher.aflw21 import AFLW21_VERTEX, AFLW21_WEIGHT
 from head_pose_ros.teacher.fit import (
     FaceBasis,
@@ -89,8 +90,8 @@ def _angle_deg(Ra: np.ndarray, Rb: np.ndarray) -> float:
 class Fitter:
     """Per-sample fit with the precomputed correspondences (see module doc)."""
 
-    def __init__(self, basis: FaceBasis, align: TeacherAlignment) -> None:
-        self.basis, self.align = basis, align
+    def __init__(self, basis: FaceBasis, align: TeacherAlignment, C: np.ndarray) -> None:
+        self.basis, self.align, self.C = basis, align, C
         s = align.surface
         self.mp_ids = s.source_ids
         self.mp_mean = s.points(basis.mean)
@@ -98,6 +99,31 @@ class Fitter:
         self.h_mean = basis.mean[AFLW21_VERTEX]
         self.h_basis = basis.basis[:, AFLW21_VERTEX]
         self.expr = slice(basis.n_identity, basis.num_coeffs)
+
+    @classmethod
+    def from_files(cls, canonical: str | Path, data_root: str | None = None) -> Fitter:
+        """The face basis, MediaPipe's canonical mesh (``mediapipe_canonical_face.npz``) and
+        their alignment (:func:`.fit.register_mediapipe`)."""
+        from head_pose_ros.peers.mediapipe_peer import (
+            canonical_to_head_matrix,
+            load_canonical_mesh,
+        )
+
+        basis = load_face_basis(data_root=data_root)
+        can = load_canonical_mesh(canonical)
+        C = canonical_to_head_matrix(can)
+        return cls(basis, register_mediapipe(can, C, basis), C)
+
+    def teacher_rotations(self, transforms: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """MediaPipe facial transforms (N, 4, 4) -> rotations in our head frame (NaN if none)."""
+        from head_pose_ros.peers.mediapipe_peer import pose_from_transform
+
+        out = np.full((len(found), 3, 3), np.nan)
+        for i in np.nonzero(found)[0]:
+            if np.all(np.isfinite(transforms[i])):
+                out[i] = self.align.rotation_in_our_frame(
+                    pose_from_transform(transforms[i], self.C)[0])
+        return out
 
     def fit(self, K: np.ndarray, human: np.ndarray, vis: np.ndarray,
             teacher_lm: np.ndarray | None, teacher_R: np.ndarray | None) -> dict:
@@ -126,8 +152,7 @@ class Fitter:
             return out
         V = b.vertices(r.coeffs)
         X = V[b.landmarks68] @ r.R.T + r.T
-        lm68 = np.stack([K[0, 0] * X[:, 0] / X[:, 2] + K[0, 2],
-                         K[1, 1] * X[:, 1] / X[:, 2] + K[1, 2]], 1)
+        lm68 = geo.project_points(X, K)
         size = float(np.max(lm68.max(0) - lm68.min(0)))
         nh = int(vis.sum())
         res_h_all = r.residual_px[-nh:] if nh else np.zeros(0)
@@ -176,24 +201,10 @@ def run_teacher_subprocess(crops: Path, teacher_out: Path, peers_python: str, ta
     subprocess.run(cmd, check=True, env=env)
 
 
-def teacher_rotations(transforms: np.ndarray, found: np.ndarray, align: TeacherAlignment,
-                      C: np.ndarray) -> np.ndarray:
-    """MediaPipe facial transforms (N, 4, 4) -> rotations in our head frame (NaN if none)."""
-    from head_pose_ros.peers.mediapipe_peer import pose_from_transform
-
-    out = np.full((len(found), 3, 3), np.nan)
-    for i in np.nonzero(found)[0]:
-        if np.all(np.isfinite(transforms[i])):
-            out[i] = align.rotation_in_our_frame(pose_from_transform(transforms[i], C)[0])
-    return out
-
-
 def build_labels(crops: Path, teacher: dict, *, limit: int = 0, canonical: str | Path,
                  progress: bool = True) -> dict[str, np.ndarray]:
     """Fit every crop -> the label arrays (see module doc)."""
     from tqdm import tqdm
-
-    from head_pose_ros.peers.mediapipe_peer import canonical_to_head_matrix, load_canonical_mesh
 
     with np.load(crops / "labels.npz") as z:
         names = [str(s) for s in z["names"]]
@@ -202,11 +213,8 @@ def build_labels(crops: Path, teacher: dict, *, limit: int = 0, canonical: str |
     tnames = [str(s) for s in teacher["names"]]
     if tnames[:n] != names[:n]:
         raise ValueError("teacher file does not match the crops' names (rerun the teacher)")
-    basis = load_face_basis()
-    can = load_canonical_mesh(canonical)
-    C = canonical_to_head_matrix(can)
-    align = register_mediapipe(can, C, basis)
-    fitter = Fitter(basis, align)
+    fitter = Fitter.from_files(canonical)
+    basis, align = fitter.basis, fitter.align
     size = 120
     import cv2
 
@@ -214,7 +222,7 @@ def build_labels(crops: Path, teacher: dict, *, limit: int = 0, canonical: str |
     if first is not None:
         size = int(max(first.shape[:2]))
     K = virtual_intrinsics(size, size)
-    t_R = teacher_rotations(teacher["transform"][:n], teacher["found"][:n], align, C)
+    t_R = fitter.teacher_rotations(teacher["transform"][:n], teacher["found"][:n])
     keys = ("status", "R", "T", "coeffs", "res_h", "res_t", "teacher_angle", "weight", "lm68")
     acc: dict[str, list] = {k: [] for k in keys}
     reasons, pts_c, vis_c = [], [], []

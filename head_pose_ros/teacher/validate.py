@@ -18,44 +18,27 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from head_pose_ros import geometry as geo
 from head_pose_ros.teacher.pseudolabel import (
     Fitter,
     run_teacher_subprocess,
-    teacher_rotations,
 )
+from head_pose_ros.train import metrics as hm
 
 
 def rotation_errors(R_pred: np.ndarray, R_gt: np.ndarray) -> dict:
-    """Per-axis MAE (deg, TRG Euler convention), geodesic mean and mean frame offset."""
-    ypr_p = np.array([geo.rotation_to_euler_ypr(r) for r in R_pred])
-    ypr_g = np.array([geo.rotation_to_euler_ypr(r) for r in R_gt])
-    d = np.degrees(np.abs(geo.angle_wrap(ypr_p - ypr_g)))
-    ge = np.degrees(geo.geodesic_distance(R_pred, R_gt))
-    off = np.array([cv2.Rodrigues(g.T @ p)[0].ravel() for p, g in zip(R_pred, R_gt,
-                                                                        strict=True)])
-    return {"n": int(len(R_pred)), "mae_yaw": float(d[:, 0].mean()),
-            "mae_pitch": float(d[:, 1].mean()), "mae_roll": float(d[:, 2].mean()),
-            "mae_r": float(d.mean()), "ge": float(ge.mean()),
-            "frame_offset_deg_xyz": np.degrees(off.mean(0)).round(3).tolist()}
+    """MAE yaw/pitch/roll, MAE_r, GE, biases and the mean head-frame offset (degrees, TRG
+    Euler convention; :func:`head_pose_ros.train.metrics.rotation_summary`)."""
+    return hm.rotation_summary(hm.rotation_errors_deg(R_pred, R_gt))
 
 
 def validate(data: Path, teacher: dict, canonical: str | Path) -> dict:
-    from head_pose_ros.peers.mediapipe_peer import canonical_to_head_matrix, load_canonical_mesh
-    from head_pose_ros.teacher.fit import load_face_basis, register_mediapipe
-
     with np.load(data / "labels.npz") as z:
         K_all, R_gt = z["K"], z["R"]
-    basis = load_face_basis()
-    can = load_canonical_mesh(canonical)
-    C = canonical_to_head_matrix(can)
-    align = register_mediapipe(can, C, basis)
-    fitter = Fitter(basis, align)
+    fitter = Fitter.from_files(canonical)
     found = teacher["found"].astype(bool)
-    t_R = teacher_rotations(teacher["transform"], found, align, C)
+    t_R = fitter.teacher_rotations(teacher["transform"], found)
     fit_R, idx = [], []
     for i in np.nonzero(found)[0]:
         r = fitter.fit(K_all[i].astype(np.float64), np.zeros((21, 2)), np.zeros(21, bool),
@@ -69,7 +52,7 @@ def validate(data: Path, teacher: dict, canonical: str | Path) -> dict:
             "fit_kept": int(len(idx_a)),
             "fit_vs_gt": rotation_errors(np.asarray(fit_R), R_gt[idx_a]) if len(idx_a) else None,
             "teacher_transform_vs_gt": rotation_errors(t_R[t_ok], R_gt[t_ok]),
-            "align_angle_deg": align.angle_deg}
+            "align_angle_deg": fitter.align.angle_deg}
 
 
 def main(argv: list[str] | None = None) -> int:

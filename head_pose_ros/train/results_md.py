@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from head_pose_ros.train import results_real
-
 POSE_COLS = [("mae_yaw", "yaw"), ("mae_pitch", "pitch"), ("mae_roll", "roll"), ("mae_r", "MAE_r"),
              ("ge", "GE"), ("mae_tx", "tx"), ("mae_ty", "ty"), ("mae_tz", "tz"),
              ("mae_t", "MAE_t"), ("add", "ADD"), ("lmk_median", "lmk med"),
@@ -290,6 +288,8 @@ def render(results: Path, weights: Path | None = None) -> str:
     lines += ["Pitch bias = mean signed pitch error (AFLW2000 angles); see the head-frame "
               "offset section.", ""]
     lines += frame_offset_section(res)
+    from head_pose_ros.train import results_real  # imports this module's helpers
+
     lines += results_real.render(results)
     lines += ["## Covariance calibration", ""] + coverage_table(
         res["coverage"]) + [""]

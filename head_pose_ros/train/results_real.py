@@ -9,23 +9,17 @@ summary), ``teacher_validation.json`` (:mod:`head_pose_ros.teacher.validate`),
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from head_pose_ros.train.results_md import _fmt as _f
+from head_pose_ros.train.results_md import _load
 
 ABLATION_ARMS = (("synth_only", "synthetic only"), ("real_mix", "synthetic + real (aflw_crops)"))
 ABLATION_SETS = (("aflw2000", "AFLW2000 MAE_r (protocol box)"),
                  ("aflw2000_detector", "AFLW2000 MAE_r (YuNet)"),
                  ("aflw_crops_val", "held-out real crops MAE_r (vs pseudo-labels)"),
                  ("selfie_test", "selfie MAE_r"), ("robot_test", "robot MAE_r"))
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _f(v: Any, d: int = 2) -> str:
-    return "–" if v is None else f"{float(v):.{d}f}"
 
 
 def _rot(r: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -63,7 +57,7 @@ def pseudolabel_section(s: dict[str, Any] | None, v: dict[str, Any] | None) -> l
                 "| rotation vs truth | n | yaw | pitch | roll | MAE_r | GE | head-frame offset "
                 "x / y / z (deg) |", "|---|---|---|---|---|---|---|---|"]
         for name, r in (("fit (pseudo label)", f), ("teacher transform, aligned", t)):
-            off = " / ".join(f"{x:+.1f}" for x in r["frame_offset_deg_xyz"])
+            off = " / ".join(f"{r[f'frame_offset_{a}']:+.1f}" for a in "xyz")
             out.append(f"| {name} | {r['n']} | {_f(r['mae_yaw'])} | {_f(r['mae_pitch'])} | "
                        f"{_f(r['mae_roll'])} | {_f(r['mae_r'])} | {_f(r['ge'])} | {off} |")
         out += ["", "Offset = mean rotation vector of R_true^T R about our head axes (x: "
