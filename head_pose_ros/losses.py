@@ -20,13 +20,15 @@ collated sample dict of the datasets (``R`` (B,3,3), ``T`` (B,3), ``vertices`` (
   68 landmark vertices of such samples against their 2D labels (valid only if the dataset gives
   a meaningful ``K_crop``).
 * Per-sample term weights: ``batch["loss_mask"]`` (B, 6) in ``data.crop.LOSS_TERMS`` order
-  multiplies each term's mask (weighted masked mean), so pseudo-labelled real faces can switch
-  off what their labels do not support (e.g. metric translation) and carry a quality weight.
-  ``batch["landmarks68_weight"]`` (B, 68) weights the sparse 2D landmarks one by one.
+  multiplies each term's mask (weighted masked mean ``sum(w x) / sum(w)``), so
+  pseudo-labelled real faces can switch off what their labels do not support (e.g. metric
+  translation) and carry a quality weight. ``batch["landmarks68_weight"]`` (B, 68) weights the
+  sparse 2D landmarks one by one (also in the 2D-only image term).
 * Auxiliary 2D points (``aux2d``, off by default): the projected dense vertices
   ``batch["aux2d_ids"]`` vs ``batch["aux2d_crop"]`` with ``batch["aux2d_weight"]`` (e.g.
-  AFLW's 21 hand landmarks), iteration weighted, in the normalised crop units of the sparse
-  landmark term.
+  AFLW's 21 hand landmarks; relative weights within a sample), iteration weighted, in the
+  normalised crop units of the sparse landmark term; per sample weighted by the ``lmk2d``
+  column of ``loss_mask``.
 * Edge loss (Eq. 5) on the last iteration over the unique mesh edges, averaged over edges
   (the paper writes a sum over triangles; the mean keeps the weight 2 independent of the mesh).
 """
@@ -88,8 +90,23 @@ def _mask(batch: dict, key: str, b: int, device: torch.device,
 
 
 def masked_mean(per_sample: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of (B,) values over samples with mask 1; 0 (with gradient graph) if none."""
-    return (per_sample * mask).sum() / mask.sum().clamp(min=1.0)
+    """Weighted mean ``sum(m x) / sum(m)`` of (B,) values with (B,) weights ``mask`` >= 0
+    (binary or fractional); 0 (with gradient graph) if no sample has weight."""
+    m = mask.to(per_sample.dtype)
+    s = m.sum()
+    return (per_sample * m).sum() / torch.where(s > 0, s, torch.ones_like(s))
+
+
+def _weighted_points_l1(pred: torch.Tensor, target: torch.Tensor, w: torch.Tensor | None,
+                        reduction: str = "mean") -> torch.Tensor:
+    """(B, N, D) x2, (B, N) point weights (None = all 1) -> (B,) weighted mean over points of
+    the |difference| reduced over D (as :func:`vertex_l1`); 0 for a sample without weight."""
+    if w is None:
+        return vertex_l1(pred, target, reduction)
+    d = (pred - target).abs()
+    d = d.mean(-1) if reduction == "mean" else d.sum(-1)
+    w = w.to(d.dtype)
+    return (d * w).sum(-1) / w.sum(-1).clamp(min=1e-6)
 
 
 def vertex_l1(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -130,7 +147,9 @@ def img_loss(outputs: dict, batch: dict, landmark_ids: torch.Tensor | None = Non
              use_lmk2d_for_2d_only: bool = False, reduction: str = "mean") -> torch.Tensor:
     """L_img: image-space dense landmarks in crop pixels, GT = ``R* V* + T*`` projected with
     ``K_crop``. With ``use_lmk2d_for_2d_only`` (needs ``landmark_ids``), samples without 3D but
-    with 2D labels compare the projected 68 landmark vertices with ``landmarks68_crop``."""
+    with 2D labels compare the projected 68 landmark vertices with ``landmarks68_crop``, weighted
+    per landmark by ``landmarks68_weight`` and per sample by the ``img`` column of
+    ``loss_mask`` (as the 3D samples of this term)."""
     preds = outputs["vertices_img"]
     b, device = preds[0].shape[0], preds[0].device
     has3d = _mask(batch, "has_3d", b, device)
@@ -140,9 +159,16 @@ def img_loss(outputs: dict, batch: dict, landmark_ids: torch.Tensor | None = Non
     if use_lmk2d_for_2d_only:
         if landmark_ids is None:
             raise ValueError("img_loss: landmark_ids are needed for 2D-only samples")
-        m2 = _mask(batch, "has_lmk2d", b, device) * (1.0 - has3d)
+        m2 = _mask(batch, "has_lmk2d", b, device, "img") * (1.0 - has3d)
         lm = batch["landmarks68_crop"]
-        total = total + _iterated([p[:, landmark_ids] for p in preds], lm, m2, reduction)
+        lw = batch.get("landmarks68_weight")
+        if lw is not None:
+            lw = torch.as_tensor(lw, device=device).reshape(b, -1).to(lm.dtype)
+            m2 = m2 * (lw.sum(-1) > 0).to(m2.dtype)
+        w = iteration_weights(len(preds))
+        total = total + sum(
+            wi * masked_mean(_weighted_points_l1(p[:, landmark_ids], lm, lw, reduction), m2)
+            for wi, p in zip(w, preds, strict=True))
     return total
 
 
@@ -211,8 +237,11 @@ def landmark2d_loss(outputs: dict, batch: dict, crop_size: int | None = None,
 
 def aux2d_loss(outputs: dict, batch: dict, crop_size: int | None = None) -> torch.Tensor:
     """Auxiliary 2D points: projected dense vertices ``aux2d_ids`` vs ``aux2d_crop`` (crop px),
-    weighted per point by ``aux2d_weight``, iteration weighted, in normalised crop units
-    (crop px / (S/2), as :func:`landmark2d_loss`). Samples without points contribute 0."""
+    weighted per point by ``aux2d_weight`` (normalised within the sample: relative weights),
+    iteration weighted, in normalised crop units (crop px / (S/2), as
+    :func:`landmark2d_loss`). Per sample it is weighted like the sparse 2D landmarks, by the
+    ``lmk2d`` column of ``loss_mask`` (e.g. a pseudo-label's quality weight; weighted masked
+    mean). Samples without points contribute 0."""
     w = batch.get("aux2d_weight")
     preds = outputs["vertices_img"]
     if w is None:
@@ -223,12 +252,15 @@ def aux2d_loss(outputs: dict, batch: dict, crop_size: int | None = None) -> torc
     ids = batch["aux2d_ids"].long()
     tgt = batch["aux2d_crop"]
     w = w.to(tgt.dtype)
-    has = (w.sum(-1) > 0).float()
+    has = (w.sum(-1) > 0).to(tgt.dtype)
+    lm = batch.get("loss_mask")
+    if lm is not None:
+        lm = torch.as_tensor(lm, device=tgt.device).reshape(tgt.shape[0], -1)
+        has = has * lm[:, LOSS_TERMS.index("lmk2d")].to(tgt.dtype)
     total = preds[-1].sum() * 0.0
     for wi, p in zip(iteration_weights(len(preds)), preds, strict=True):
         pts = torch.gather(p, 1, ids[..., None].expand(-1, -1, 2))
-        d = (pts - tgt).abs().mean(-1)
-        per = (d * w).sum(-1) / w.sum(-1).clamp(min=1e-6) / (crop_size / 2.0)
+        per = _weighted_points_l1(pts, tgt, w) / (crop_size / 2.0)
         total = total + wi * masked_mean(per, has)
     return total
 

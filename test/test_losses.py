@@ -184,3 +184,66 @@ def test_total_is_weighted_sum_and_fewer_iterations(batch):
         L.trg_loss(out, batch, w)
     _, terms = L.trg_loss(out, batch, L.LossWeights(edge=0.0))
     assert "edge" not in terms
+
+
+def test_masked_mean_is_a_weighted_mean_for_fractional_masks():
+    """A fractional mask (e.g. a pseudo-label quality weight) gives sum(m x) / sum(m), also when
+    sum(m) < 1 (dividing by max(sum, 1) halved a lone half-weight sample); no weight -> 0 with
+    a graph."""
+    x = torch.tensor([2.0, 100.0, 7.0], requires_grad=True)
+    assert L.masked_mean(x, torch.tensor([0.5, 0.0, 0.0])).item() == pytest.approx(2.0)
+    assert L.masked_mean(x, torch.tensor([0.5, 0.25, 0.0])).item() == pytest.approx(
+        (1.0 + 25.0) / 0.75)
+    assert L.masked_mean(x, torch.tensor([1.0, 0.0, 1.0])).item() == pytest.approx(4.5)
+    zero = L.masked_mean(x, torch.zeros(3))
+    assert zero.item() == 0.0
+    zero.backward()
+    assert x.grad is not None and torch.all(x.grad == 0)
+
+
+def test_img_loss_on_2d_only_samples_honours_loss_mask_and_landmark_weights(batch):
+    """The 2D-only branch of the image term weights samples by loss_mask's img column and
+    landmarks by landmarks68_weight, as the other terms do."""
+    out = perfect_outputs(batch)
+    ids = torch.arange(V)[:10].repeat(7)[:68]
+    batch["has_3d"] = torch.tensor([False, True, True])
+    batch["landmarks68_crop"] = out["vertices_img"][-1][:, ids] + torch.tensor([2.0, 0.0])
+    lm_w = torch.ones(B, 68)
+    lm_w[0, 30:] = 0.0  # unlabelled landmarks of sample 0: garbage labels
+    batch["landmarks68_crop"][0, 30:] += 500.0
+    batch["landmarks68_weight"] = lm_w
+    val = L.img_loss(out, batch, ids, use_lmk2d_for_2d_only=True)
+    assert val.item() == pytest.approx(1.75 * 1.0, rel=1e-4)
+    # a sample with every landmark weight 0 contributes nothing (no 0/0)
+    batch["landmarks68_weight"] = torch.zeros(B, 68)
+    assert L.img_loss(out, batch, ids, use_lmk2d_for_2d_only=True).item() == pytest.approx(
+        0.0, abs=1e-6)
+    # loss_mask switches the term off for sample 0
+    batch["landmarks68_weight"] = lm_w
+    mask = torch.ones(B, len(L.LOSS_TERMS))
+    mask[0, L.LOSS_TERMS.index("img")] = 0.0
+    batch["loss_mask"] = mask
+    assert L.img_loss(out, batch, ids, use_lmk2d_for_2d_only=True).item() == pytest.approx(
+        0.0, abs=1e-6)
+
+
+def _aux_batch(batch, out, err_on: int, q: tuple[float, ...]):
+    ids = torch.arange(21).repeat(B, 1)
+    tgt = out["vertices_img"][-1][:, :21].clone()
+    tgt[err_on] += torch.tensor([4.0, 0.0])
+    w = torch.ones(B, 21)
+    w[:, 12] = 0.3  # relative point weights (ear lobes)
+    mask = torch.ones(B, len(L.LOSS_TERMS))
+    mask[:, L.LOSS_TERMS.index("lmk2d")] = torch.tensor(q)
+    return {**batch, "aux2d_ids": ids, "aux2d_crop": tgt, "aux2d_weight": w, "loss_mask": mask}
+
+
+def test_aux2d_loss_weights_samples_by_their_quality(batch):
+    """A low-quality sample (loss_mask lmk2d column, e.g. a teacher fit's weight q) contributes
+    less than a high-quality one with the same error; point weights stay relative."""
+    out = perfect_outputs(batch)
+    q = (1.0, 0.2, 1.0)
+    on_good = L.aux2d_loss(out, _aux_batch(batch, out, 0, q)).item()
+    on_bad = L.aux2d_loss(out, _aux_batch(batch, out, 1, q)).item()
+    assert on_good == pytest.approx(1.75 * 2.0 / 96 / 2.2, rel=1e-4)
+    assert on_bad == pytest.approx(0.2 * on_good, rel=1e-4)

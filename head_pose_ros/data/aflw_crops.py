@@ -14,6 +14,13 @@ unknown). What a sample supervises (``loss_mask`` in ``data.crop.LOSS_TERMS`` or
   the sparse landmarks at the iBUG points AFLW shares (visible ones) and the auxiliary term.
 * every kept sample: the visible hand landmarks as ``aux2d`` points on their topology vertices
   (:mod:`head_pose_ros.teacher.aflw21`), ear lobes down-weighted.
+
+The label file's per-sample quality weight ``q`` (``weight``: the teacher fit's agreement with
+the hand landmarks, 1 for hand-only fits) multiplies the sample's ``loss_mask``. It acts per
+sample through the loss's weighted masked means; the aux2d term takes its per-sample weight
+from the ``lmk2d`` column (:func:`head_pose_ros.losses.aux2d_loss`). The aux2d point weights
+carry only the per-point weights (the loss normalises them within a sample, so a ``q`` there
+would cancel).
 Rejected crops (``status`` 0) are not in the dataset; ``kinds=(1,)`` keeps only teacher fits
 (evaluation against the pseudo-labels: ``head-pose-eval --format aflw_crops``).
 
@@ -100,7 +107,7 @@ class AFLWCropsDataset(FaceDataset):
         vis = lab["visible21"][i].astype(bool)
         q = float(lab["weight"][i])
         aux = AuxPoints(points=lab["pts21"][i].astype(np.float64), vertex_ids=AFLW21_VERTEX,
-                        weight=AFLW21_WEIGHT * vis * q, mirror=AFLW21_MIRROR)
+                        weight=AFLW21_WEIGHT * vis, mirror=AFLW21_MIRROR)
         if int(lab["status"][i]) == 1:
             V = lab["basis_mean"] + np.tensordot(lab["coeffs"][i], lab["basis_modes"], axes=1)
             labels = FaceLabels(K=K, R=lab["R"][i].astype(np.float64),
@@ -111,5 +118,5 @@ class AFLWCropsDataset(FaceDataset):
             human, mask = aflw_to_ibug68(lab["pts21"][i], vis)
             lm68[mask] = human[mask]
             labels = FaceLabels(K=K, landmarks68=lm68, landmarks68_weight=mask.astype(float),
-                                loss_mask=np.asarray(HUMAN_ONLY_LOSS_MASK), aux=aux)
+                                loss_mask=np.asarray(HUMAN_ONLY_LOSS_MASK) * q, aux=aux)
         return RawSample(img, labels, name=self.names[i])
