@@ -18,9 +18,13 @@ vertex within ``MAX_CORRESPONDENCE_M`` of the surface is tied to its closest sur
 ``Ra``'s angle is the measured frame offset between the two template conventions.
 
 Fit (:func:`fit_pose_shape`): minimise ``sum_i w_i rho(|pi(K, R X_i(c) + T) - u_i|)``
-(``rho`` Huber, 3 px) + ``sum_k lambda_k c_k^2`` by alternating (a) the pose with
-``scipy.optimize.least_squares`` and (b) the shape coefficients in closed form (the projection
-equations multiplied by depth are linear in ``c``; ridge prior), from an SQPnP start.
+(``rho`` Huber, 3 px, on each pixel coordinate) + ``sum_k lambda_k c_k^2`` by alternating (a)
+the pose with ``scipy.optimize.least_squares`` and (b) the shape coefficients in closed form (the
+projection equations multiplied by depth are linear in ``c``; ridge prior), from an SQPnP
+start. Both steps use the same robust weights: (b) is one iteratively reweighted least-squares
+step with the Huber weights (:func:`huber_weights`, the ones ``least_squares`` applies) of the
+residuals at the pose just fitted, so an outlier that the pose step discounts does not pull
+the shape.
 """
 
 from __future__ import annotations
@@ -155,6 +159,13 @@ def register_mediapipe(canonical_cm: np.ndarray, C: np.ndarray, basis: FaceBasis
     return TeacherAlignment(float(s), Ra, ta, surf, res)
 
 
+def huber_weights(residuals: np.ndarray, scale: float) -> np.ndarray:
+    """IRLS weights of the Huber loss of ``least_squares(loss="huber", f_scale=scale)``:
+    ``rho'(f^2 / scale^2) = min(1, scale / |f|)`` per residual component (multiplies f^2)."""
+    a = np.abs(np.asarray(residuals, np.float64))
+    return np.where(a <= scale, 1.0, scale / np.maximum(a, 1e-300))
+
+
 @dataclass
 class FitResult:
     R: np.ndarray
@@ -214,14 +225,17 @@ def fit_pose_shape(
             continue
         R = cv2.Rodrigues(x[:3])[0]
         T = x[3:]
+        # the pose step's robust weights at its solution, per (u, v) residual component
+        hw = np.sqrt(huber_weights(resid(x).reshape(-1, 2), huber_px))
         Xm = mean_pts @ R.T + T  # (N, 3)
         XB = basis_pts @ R.T  # (K, N, 3)
         z = np.maximum(Xm[:, 2] + XB[..., 2].T @ c, 1e-6)
         rows, rhs = [], []
         for a, ccol, f in ((0, K[0, 2], K[0, 0]), (1, K[1, 2], K[1, 1])):
             du = ccol - uv[:, a]
-            rows.append(((f * XB[..., a] + du * XB[..., 2]) / z).T * sw[:, None])
-            rhs.append(-(f * Xm[:, a] + du * Xm[:, 2]) / z * sw)
+            rw = sw * hw[:, a]
+            rows.append(((f * XB[..., a] + du * XB[..., 2]) / z).T * rw[:, None])
+            rhs.append(-(f * Xm[:, a] + du * Xm[:, 2]) / z * rw)
         A = np.concatenate(rows)
         b = np.concatenate(rhs)
         c = np.linalg.solve(A.T @ A + np.diag(lam), A.T @ b)
