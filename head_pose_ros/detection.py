@@ -127,12 +127,13 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 #: Detector box -> 68-landmark extent: (larger box side / larger extent side, (box centre y -
-#: extent centre y) / extent side). Medians fitted on TRAINING data, ``real/aflw_crops`` (never
-#: on the AFLW2000 evaluation images; ``python -m head_pose_ros.teacher.detector_geometry``,
-#: see ``geometry.DETECTION_CROP_SCALE``): YuNet 1.19x, centre 0.10 side above the landmark
-#: centre (IQR 1.14-1.24 / 0.08-0.12, 2975 faces); the Haar cascade 1.16x, 0.15 above (IQR
-#: 1.09-1.23 / 0.13-0.18, 2479 faces). (Formerly 1.29 / -0.17 and 1.23 / -0.18, measured on
-#: the AFLW2000 subset itself.)
+#: extent centre y) / extent side). Medians fitted on TRAINING data, the train split of
+#: ``real/aflw_crops`` (never on the AFLW2000 evaluation images; ``python -m
+#: head_pose_ros.teacher.detector_geometry``, see ``geometry.DETECTION_CROP_SCALE``), as in
+#: ``docs/results/detector_geometry.json`` (``test/test_detector_geometry.py`` compares): YuNet
+#: 1.19x, centre 0.10 side above the landmark centre (IQR 1.14-1.24 / 0.08-0.12, 2976 faces);
+#: the Haar cascade 1.16x, 0.15 above (IQR 1.09-1.23 / 0.13-0.18, 2481 faces). (Formerly 1.29 /
+#: -0.17 and 1.23 / -0.18, measured on the AFLW2000 subset itself.)
 DETECTOR_BOX_GEOMETRY: dict[str, tuple[float, float]] = {
     "yunet": (1.19, -0.10),
     "cascade": (1.16, -0.15),

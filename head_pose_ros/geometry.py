@@ -38,15 +38,18 @@ FACE_BOX_SIZE_M = 0.2
 DETECTION_CROP_SCALE = 1.26
 """Crop side / larger side of a YuNet face box (:func:`crop_box_from_detection`).
 
-Fitted on TRAINING data only, ``real/aflw_crops`` (never on the AFLW2000 images that
-docs/RESULTS.md evaluates on): ``python -m head_pose_ros.teacher.detector_geometry --labels
-<pseudo-label file> --limit 3000`` over the first 3000 teacher-fitted crops with |AFLW yaw| <=
-45 deg, each padded to 3x its side (black) so the face is a third of the image. Protocol box:
-``crop_box_from_landmarks(lm68, 1.5)`` of the fit's 68 landmarks, which AFLW's hand landmarks
-constrain. YuNet (``cv2.FaceDetectorYN``, ``face_detection_yunet_2023mar.onnx``) found 2975
-of them: crop side = 1.261 x the YuNet box's larger side (median; IQR 1.207-1.320) and the
-crop centre lies 0.085 x that side BELOW the box centre (IQR 0.069-0.101; horizontal -0.009,
-not corrected). (The former 1.18 / 0.14 had been measured on the AFLW2000 subset itself.)
+Fitted on TRAINING data only, the train split of ``real/aflw_crops`` (never its held-out val
+crops, never the AFLW2000 images that docs/RESULTS.md evaluates on): ``python -m
+head_pose_ros.teacher.detector_geometry --labels <pseudo-label file> --limit 3000`` over the
+first 3000 teacher-fitted training crops with |AFLW yaw| <= 45 deg, each padded to 3x its side
+(black) so the face is a third of the image. Protocol box: ``crop_box_from_landmarks(lm68,
+1.5)`` of the fit's 68 landmarks, which AFLW's hand landmarks constrain. YuNet
+(``cv2.FaceDetectorYN``, ``face_detection_yunet_2023mar.onnx``) found 2976 of them: crop side
+= 1.261 x the YuNet box's larger side (median; IQR 1.208-1.321) and the crop centre lies 0.085
+x that side BELOW the box centre (IQR 0.069-0.101; horizontal -0.009, not corrected). These
+are the medians of ``docs/results/detector_geometry.json`` (``test/test_detector_geometry.py``
+compares the constants with that file). (The former 1.18 / 0.14 had been measured on the
+AFLW2000 subset itself.)
 """
 
 DETECTION_CROP_OFFSET_Y = 0.085

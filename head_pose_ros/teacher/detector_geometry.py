@@ -14,8 +14,12 @@ photo, then YuNet and the Haar cascade run on it. Medians over the faces found:
 * ``DETECTOR_BOX_GEOMETRY[kind]``: (larger box side / larger side of the 68-landmark extent,
   (box centre y - extent centre y) / extent side), for YuNet and the Haar cascade.
 
-Only near-frontal crops (|AFLW yaw| <= ``MAX_YAW_DEG``, a teacher fit) enter, so that the fitted
-jaw contour is on the face outline.
+Only TRAINING crops enter (the ``train`` split of :mod:`head_pose_ros.data.aflw_crops`: the
+held-out ``val`` crops are validation data and are never measured on), and of those only
+near-frontal teacher fits (|AFLW yaw| <= ``MAX_YAW_DEG``), so that the fitted jaw contour is on
+the face outline (:func:`training_indices`). The constants in ``geometry.py`` / ``detection.py``
+are the medians of ``docs/results/detector_geometry.json`` (``test/test_detector_geometry.py``
+compares them).
 """
 
 from __future__ import annotations
@@ -42,6 +46,18 @@ def _stats(x: list[float]) -> dict:
             "mean": float(a.mean())}
 
 
+def training_indices(names: np.ndarray, status: np.ndarray, yaw_deg: np.ndarray,
+                     limit: int = 0) -> np.ndarray:
+    """Rows of the label file that are measured: teacher fits (status 1) of the training split
+    (never a held-out ``val`` crop) with |yaw| <= ``MAX_YAW_DEG``, the first ``limit`` (0 =
+    all) in file order."""
+    from head_pose_ros.data.aflw_crops import is_held_out
+
+    train = np.array([not is_held_out(str(n)) for n in names], bool)
+    idx = np.nonzero(train & (status == 1) & (np.abs(yaw_deg) <= MAX_YAW_DEG))[0]
+    return idx[:limit] if limit else idx
+
+
 def measure(crops: Path, labels: Path, yunet_model: str, limit: int = 0) -> dict:
     from tqdm import tqdm
 
@@ -50,9 +66,7 @@ def measure(crops: Path, labels: Path, yunet_model: str, limit: int = 0) -> dict
     with np.load(labels) as z:
         names, status, lm68 = z["names"], z["status"], z["lm68"]
         yaw = z["yaw_aflw_deg"]
-    idx = np.nonzero((status == 1) & (np.abs(yaw) <= MAX_YAW_DEG))[0]
-    if limit:
-        idx = idx[:limit]
+    idx = training_indices(names, status, yaw, limit)
     yunet = create_detector("yunet", yunet_model)
     haar = HaarCascadeDetector()
     acc: dict[str, list[float]] = {k: [] for k in (
@@ -87,7 +101,8 @@ def measure(crops: Path, labels: Path, yunet_model: str, limit: int = 0) -> dict
                 acc["crop_scale"].append(crop[2] / bside)
                 acc["crop_offset_y"].append((crop[1] - bc[1]) / bside)
                 acc["crop_offset_x"].append((crop[0] - bc[0]) / bside)
-    return {"crops_used": int(len(idx)), "found": found, "pad": PAD, "max_yaw_deg": MAX_YAW_DEG,
+    return {"crops_used": int(len(idx)), "split": "train", "labels": Path(labels).name,
+            "limit": int(limit), "found": found, "pad": PAD, "max_yaw_deg": MAX_YAW_DEG,
             **{k: _stats(v) for k, v in acc.items()}}
 
 
