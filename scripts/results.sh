@@ -14,9 +14,14 @@
 #    headless OpenCV);
 # 5. real faces (issue 12): summarises the pseudo-label file, validates the label pipeline on
 #    wild_val (9100, exact labels) and re-measures the detector-box constants on aflw_crops;
-# 6. writes docs/results/*.json and docs/RESULTS.md (the ablation table comes from
-#    docs/results/ablation/, written by scripts/ablation.sh).
-# Without an argument it re-evaluates the shipped model (step 2 is skipped).
+# 6. writes docs/results/*.json and docs/RESULTS.md (the ablation tables come from
+#    docs/results/ablation/ and docs/results/real_ablation/, written by scripts/ablation.sh and
+#    scripts/real_ablation.sh).
+# Without an argument it re-evaluates the shipped model (step 2 is skipped; the page then needs
+# the coverage.json of the shipped model's calibration and refuses another).
+# Every section's inputs are required: a missing input stops the script with a message (exit 1),
+# never a page with a section left out. Sections measured on another checkpoint than the shipped
+# model say which (results_md reads the checkpoint each result file records).
 set -euo pipefail
 # shellcheck source=scripts/env_preamble.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env_preamble.sh"
@@ -61,23 +66,25 @@ head-pose-video --video "$SHARED/real/two_faces_1080p.mp4" --weights "$SHIPPED" 
   --overlay "$REPO/outputs/two_faces_overlay.mp4"
 
 PEERS="$REPO/.venv-peers"  # created by scripts/setup_env.sh
+[ -x "$PEERS/bin/python" ] || {
+  echo "[results] no MediaPipe peers venv at $PEERS (scripts/setup_env.sh builds it unless" \
+    "HEAD_POSE_SKIP_PEERS=1): the peers sections cannot be measured" >&2; exit 1; }
 "$PEERS/bin/python" -m head_pose_ros.peers.mediapipe_peer --data "$SHARED/real/aflw2000_subset64" \
   --synthetic "$DATA/selfie_test" --synthetic "$DATA/robot_test" --json "$OUT/aflw2000_peers.json"
 
 # real faces in training (issue 12): pseudo-label summary, the label pipeline on rendered faces
 # with exact labels, the detector-box constants (fitted on aflw_crops, never on AFLW2000)
 PSEUDO="${HEAD_POSE_TRAIN_DATA:-$REPO/outputs/train_data}/aflw_pseudo.npz"
-if [ -f "$PSEUDO" ]; then
-  python -m head_pose_ros.teacher.pseudolabel --out "$PSEUDO" --summary --json "$OUT/pseudolabels.json"
-  python -m head_pose_ros.teacher.detector_geometry --labels "$PSEUDO" --limit 3000 \
-    --json "$OUT/detector_geometry.json"
-  head-pose-eval --weights "$SHIPPED" --format aflw_crops --data "$SHARED/real/aflw_crops" \
-    --labels "$PSEUDO" --json "$OUT/aflw_crops_val.json"
-else
-  echo "[results] no pseudo-label file $PSEUDO (scripts/train_real_mix.sh builds it)" >&2
-fi
+[ -f "$PSEUDO" ] || {
+  echo "[results] no pseudo-label file $PSEUDO (scripts/train_real_mix.sh builds it): the" \
+    "real-face sections cannot be measured" >&2; exit 1; }
+python -m head_pose_ros.teacher.pseudolabel --out "$PSEUDO" --summary --json "$OUT/pseudolabels.json"
+python -m head_pose_ros.teacher.detector_geometry --labels "$PSEUDO" --limit 3000 \
+  --json "$OUT/detector_geometry.json"
+head-pose-eval --weights "$SHIPPED" --format aflw_crops --data "$SHARED/real/aflw_crops" \
+  --labels "$PSEUDO" --json "$OUT/aflw_crops_val.json"
 python -m head_pose_ros.teacher.validate --data "$DATA/wild_val" --json "$OUT/teacher_validation.json"
 
 python -m head_pose_ros.train.results_md --results "$OUT" --out docs/RESULTS.md \
-  --weights "$SHIPPED"
+  --weights "$SHIPPED" || { echo "[results] docs/RESULTS.md NOT written (see above)" >&2; exit 1; }
 echo "[results] wrote docs/RESULTS.md"

@@ -1,31 +1,18 @@
-"""docs/RESULTS.md is rendered from the JSON files of scripts/results.sh, figures unchanged."""
+"""docs/RESULTS.md is rendered from the JSON files of scripts/results.sh, figures unchanged; a
+missing input fails loudly; sections say which checkpoint they were measured on."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
-from head_pose_ros.train import results_md
+import pytest
 
+from head_pose_ros.train import results_md, results_real
 
-def test_render_reads_every_figure_from_the_json(tmp_path) -> None:
-    keys = [k for k, _ in results_md.POSE_COLS]
-    selfie = {k: 1.0 + i for i, k in enumerate(keys)} | {"n": 400, "lmk_mean": None}
-    (tmp_path / "selfie_test.json").write_text(json.dumps(selfie))
-    (tmp_path / "aflw2000.json").write_text(json.dumps(
-        {"n": 61, "n_missed": 0, "mae_yaw": 7.25, "mae_pitch": 6.5, "mae_roll": 4.75,
-         "mae_r": 6.17, "ge": 11.5}))
-    (tmp_path / "coverage.json").write_text(json.dumps(
-        {"n_calib": 400, "calibration_set": "/x/wild_calib", "scale": [1] * 6,
-         "sets": {"robot_test": {"n": 400, "coverage": {
-             a: {"1sigma": 0.683, "2sigma": 0.954}
-             for a in ("x", "y", "z", "rotX", "rotY", "rotZ")}}}}))
-    text = results_md.render(tmp_path)
-    row = next(line for line in text.splitlines() if line.startswith("| selfie_test"))
-    assert row == "| selfie_test | 400 | " + " | ".join(
-        "–" if k == "lmk_mean" else f"{1.0 + i:.2f}" for i, k in enumerate(keys)) + " |"
-    assert "| 61/61 | 7.25 | 6.50 | 4.75 | 6.17 | 11.50 | – | – |" in text
-    assert "| robot_test | 400 | 68.3 / 95.4 |" in text and "robot_test.json" not in text
-    assert "no coverage.json" not in text
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_SCALE = [1.5, 1.25, 2.0, 1.0, 1.125, 0.75]
 
 
 def _rot_summary(mae_r: float, offset_x: float = 0.0) -> dict:
@@ -34,16 +21,127 @@ def _rot_summary(mae_r: float, offset_x: float = 0.0) -> dict:
             "frame_offset_y": 0.5, "frame_offset_z": -0.25, "n": 60}
 
 
-def test_synthetic_peers_and_frame_offsets(tmp_path) -> None:
-    (tmp_path / "aflw2000.json").write_text(json.dumps(
-        {"n": 61, "n_missed": 0, **_rot_summary(4.0, offset_x=-7.0)}))
+def _write(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def _checkpoint(path: Path, scale: list[float]) -> Path:
+    """A header-only checkpoint (metadata is all the page reads)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from head_pose_ros import checkpoint
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"covariance": {"scale": scale, "calibration_note": "fitted on 4 samples"},
+            "training": {"step": 7, "epoch": 1}}
+    save_file({"x": torch.zeros(1)}, str(path), metadata={
+        "format": checkpoint.FORMAT, "format_version": checkpoint.FORMAT_VERSION,
+        "config": json.dumps({"backbone": "mobilenet", "num_iterations": 3}),
+        "meta": json.dumps(meta)})
+    return path
+
+
+def _complete(root: Path) -> tuple[Path, Path]:
+    """Every input of the page (results folder, shipped checkpoint), minimal but valid."""
+    res = root / "results"
+    weights = _checkpoint(root / "weights" / "head_pose_trg.safetensors", SHIPPED_SCALE)
+    shipped = {"weights": str(weights)}
+    keys = [k for k, _ in results_md.POSE_COLS]
+    for name in ("selfie_test", "robot_test"):
+        _write(res / f"{name}.json", {**{k: 1.0 for k in keys}, **_rot_summary(1.0), "n": 400,
+                                      **shipped})
+        (res / f"plots_{name}").mkdir(parents=True)
+        (res / f"plots_{name}" / "cumulative_errors.png").write_bytes(b"png")
+    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0), **shipped})
+    _write(res / "aflw2000_detector.json", {"n": 61, "n_detected": 60, **shipped,
+                                            "detected": _rot_summary(5.5),
+                                            "misses_as_zero": _rot_summary(6.25)})
+    peer = {"n": 61, "n_detected": 58, "detected": _rot_summary(2.0),
+            "misses_as_zero": _rot_summary(4.0)}
+    _write(res / "aflw2000_peers.json", {"peers": {"mp": peer},
+                                         "synthetic": {"selfie_test": {"peers": {"mp": peer}}}})
+    _write(res / "coverage.json", {
+        "n_calib": 400, "calibration_set": "/x/wild_calib", "scale": SHIPPED_SCALE,
+        "sets": {"robot_test": {"n": 400, "coverage": {
+            a: {"1sigma": 0.683, "2sigma": 0.954}
+            for a in ("x", "y", "z", "rotX", "rotY", "rotZ")}}}})
+    stats = {k: {"median": 1.5, "mean": 2.0, "p95": 4.0, "n": 10}
+             for k in ("rot_step_deg", "trans_step_mm", "rot_accel_deg", "trans_accel_mm")}
+    person = {"frames_reported": 148, "first_frame": 2, "last_frame": 149, "gaps": 0,
+              "mean_distance_m": 3.25, "raw": stats, "filtered": stats,
+              "lag_rot_deg": stats["rot_step_deg"], "lag_trans_mm": stats["trans_step_mm"]}
+    _write(res / "video.json", {
+        "video": "two.mp4", "frames": 150, "width": 1920, "height": 1080, "fps": 29.97,
+        "focal_px": 3000.0, "track_ids": [1, 2], "frames_with_n_estimates": {"2": 150},
+        "frames_with_n_reported": {"0": 2, "2": 148}, "people": {"1": person},
+        "weights": "head_pose_trg.safetensors", "backend": "onnxruntime"})
+    (res / "video_sheet.jpg").write_bytes(b"jpg")
+    (res / "video_poses.png").write_bytes(b"png")
+    _write(res / "pseudolabels.json", {
+        "crops": 100, "teacher_found": 90, "kept_teacher_fit": 80, "kept_human_only": 10,
+        "rejected": 10, "rejected_by_reason": {"r": 10}, "reject_rules": {"r": "rule r"},
+        "median_res_human": 0.04, "median_res_teacher": 0.02, "teacher_vs_fit_deg_median": 3.5,
+        "align_angle_deg": 2.5, "align_scale": 0.95, "align_anchor_residual_mm_mean": 6.0,
+        "align_surface_points": 462, "align_surface_distance_mm_median": 1.0})
+    _write(res / "teacher_validation.json", {
+        "data": "/x/wild_val", "crops": 400, "teacher_found": 250, "fit_kept": 130,
+        "fit_vs_gt": _rot_summary(5.0), "teacher_transform_vs_gt": _rot_summary(11.0)})
+    st = {"n": 2976, "median": 1.25, "iqr": [1.125, 1.375]}
+    _write(res / "detector_geometry.json", {
+        "split": "train", "crops_used": 3000, "max_yaw_deg": 45.0,
+        **{k: st for k in ("crop_scale", "crop_offset_y", "yunet_ratio", "yunet_dy",
+                           "cascade_ratio", "cascade_dy")}})
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, **shipped})
+    for arm, _ in results_real.ABLATION_ARMS:
+        for s, _ in results_real.ABLATION_SETS:
+            r = {**_rot_summary(3.0), "weights": f"runs/real_ablation/{arm}/model.safetensors"}
+            _write(res / "real_ablation" / f"{arm}.{s}.json",
+                   {**r, "detected": _rot_summary(3.25)} if "detector" in s else r)
+    for exp, _ in results_md.ABLATION_ROWS:
+        for seed in (0, 1):
+            for s in ("selfie_val", "robot_val"):
+                run = exp if seed == 0 else f"{exp}_s1"
+                _write(res / "ablation" / f"{exp}_s{seed}.{s}.json",
+                       {"mae_r": 10.0 + seed, "ge": 20.0, "mae_t": 30.0, "add": 40.0,
+                        "weights": f"/tmp/abl/runs/{run}/model.safetensors"})
+    return res, weights
+
+
+@pytest.fixture()
+def complete(tmp_path):
+    return _complete(tmp_path)
+
+
+def test_render_reads_every_figure_from_the_json(complete) -> None:
+    res, weights = complete
+    keys = [k for k, _ in results_md.POSE_COLS]
+    selfie = {k: 1.0 + i for i, k in enumerate(keys)} | {"n": 400, "lmk_mean": None,
+                                                          "weights": str(weights)}
+    _write(res / "selfie_test.json", selfie)
+    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, "mae_yaw": 7.25, "mae_pitch": 6.5,
+                                   "mae_roll": 4.75, "mae_r": 6.17, "ge": 11.5,
+                                   "weights": str(weights)})
+    text = results_md.render(res, weights)
+    row = next(line for line in text.splitlines() if line.startswith("| selfie_test |"))
+    assert row == "| selfie_test | 400 | " + " | ".join(
+        "–" if k == "lmk_mean" else f"{1.0 + i:.2f}" for i, k in enumerate(keys)) + " |"
+    assert "| 61/61 | 7.25 | 6.50 | 4.75 | 6.17 | 11.50 | – | – |" in text
+    assert "| robot_test | 400 | 68.3 / 95.4 |" in text
+
+
+def test_synthetic_peers_and_frame_offsets(complete) -> None:
+    res, weights = complete
+    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0, offset_x=-7.0),
+                                   "weights": str(weights)})
     peer = {"n": 61, "n_detected": 58, "detected": _rot_summary(2.0, offset_x=-0.5),
             "misses_as_zero": _rot_summary(4.0)}
     synth = {"n": 400, "n_detected": 300, "detected": _rot_summary(6.0, offset_x=3.25),
              "misses_as_zero": _rot_summary(8.0)}
-    (tmp_path / "aflw2000_peers.json").write_text(json.dumps(
-        {"peers": {"mp": peer}, "synthetic": {"selfie_test": {"peers": {"mp": synth}}}}))
-    text = results_md.render(tmp_path)
+    _write(res / "aflw2000_peers.json",
+           {"peers": {"mp": peer}, "synthetic": {"selfie_test": {"peers": {"mp": synth}}}})
+    text = results_md.render(res, weights)
     # AFLW rows carry the pitch bias
     assert "| mp (own detector) | 58/61 | 2.00 | 2.00 | 2.00 | 2.00 | 4.00 | -1.00 | 4.00 / 8.00 |" in text
     # the peer's rotation on our synthetic crops
@@ -54,30 +152,101 @@ def test_synthetic_peers_and_frame_offsets(tmp_path) -> None:
     assert "-3.8 deg (mp, selfie_test)" in text
 
 
-def test_detector_row_ablation_table_and_video_section(tmp_path) -> None:
-    (tmp_path / "aflw2000_detector.json").write_text(json.dumps(
-        {"n": 61, "n_detected": 60, "detected": _rot_summary(5.5),
-         "misses_as_zero": _rot_summary(6.25)}))
-    abl = tmp_path / "ablation"
-    abl.mkdir()
-    for exp, seed, v in (("selfie", 0, 10.0), ("selfie", 1, 12.0), ("ablation_direct_T", 0, 300.0)):
+def test_detector_row_ablation_table_and_video_section(complete) -> None:
+    res, weights = complete
+    abl = res / "ablation"
+    for exp, seed, v in (("selfie", 0, 10.0), ("selfie", 1, 12.0), ("ablation_direct_T", 0, 300.0),
+                         ("ablation_direct_T", 1, 300.0)):
         for s in ("selfie_val", "robot_val"):
-            (abl / f"{exp}_s{seed}.{s}.json").write_text(json.dumps(
-                {"mae_r": v, "ge": v, "mae_t": v, "add": v}))
-    stats = {k: {"median": 1.5, "mean": 2.0, "p95": 4.0, "n": 10}
-             for k in ("rot_step_deg", "trans_step_mm", "rot_accel_deg", "trans_accel_mm")}
-    person = {"frames_reported": 148, "first_frame": 2, "last_frame": 149, "gaps": 0,
-              "mean_distance_m": 3.25, "raw": stats, "filtered": stats,
-              "lag_rot_deg": stats["rot_step_deg"], "lag_trans_mm": stats["trans_step_mm"]}
-    (tmp_path / "video.json").write_text(json.dumps(
-        {"video": "two.mp4", "frames": 150, "width": 1920, "height": 1080, "fps": 29.97,
-         "focal_px": 3000.0, "track_ids": [1, 2], "frames_with_n_estimates": {"2": 150},
-         "frames_with_n_reported": {"0": 2, "2": 148}, "people": {"1": person}}))
-    text = results_md.render(tmp_path)
+            _write(abl / f"{exp}_s{seed}.{s}.json", {"mae_r": v, "ge": v, "mae_t": v, "add": v,
+                                                     "weights": f"/tmp/abl/{exp}{seed}/m.pt"})
+    text = results_md.render(res, weights)
     assert "| 60/61 | 5.50 | 5.50 | 5.50 | 5.50 | 11.00 | -2.75 | 6.25 / 12.50 |" in text
     assert "| head_pose_ros (YuNet) | AFLW2000 | +0.00 | +0.50 | -0.25 |" in text
     trg = next(line for line in text.splitlines() if line.startswith("| 3 iterations (TRG)"))
     assert trg.startswith("| 3 iterations (TRG) (2) | 11.00 (10.00/12.00) |")
-    assert "| T predicted directly (1) | 300.00 |" in text
+    assert trg.endswith("| selfie0, selfie1 |")
+    assert "| T predicted directly (2) | 300.00 (300.00/300.00) |" in text
     assert "2 faces: 150" in text and "0: 2, 2: 148" in text
     assert "| id 1 | 2-149 (148) | 0 | 3.25 | 1.50 / 4.00 -> 1.50 / 4.00 |" in text
+
+
+def _inputs(res: Path) -> list[Path]:
+    return sorted(p for p in res.rglob("*") if p.is_file())
+
+
+def test_every_missing_input_fails_loudly(complete, tmp_path, capsys) -> None:
+    """No section is left out quietly: without any one input file (or the shipped checkpoint)
+    render raises MissingResultError naming it, and the command exits 1 with that message and
+    writes no page. (Before, a missing file dropped its section or printed a placeholder.)"""
+    res, weights = complete
+    results_md.render(res, weights)  # the complete set renders
+    out = tmp_path / "RESULTS.md"
+    for p in [*_inputs(res), weights]:
+        data = p.read_bytes()
+        p.unlink()
+        try:
+            with pytest.raises(results_md.MissingResultError) as exc:
+                results_md.render(res, weights)
+            msg = str(exc.value)
+            named = p.parent.name if "plots_" in str(p) else p.name
+            assert named in msg or p.name.split(".")[0] in msg, (p, msg)
+            assert results_md.main(["--results", str(res), "--out", str(out),
+                                    "--weights", str(weights)]) == 1
+            assert "[results_md] error" in capsys.readouterr().err and not out.exists()
+        finally:
+            p.write_bytes(data)
+    # a tiny-ablation row with a seed on one set only is incomplete, too
+    (res / "ablation" / "selfie_s1.robot_val.json").unlink()
+    with pytest.raises(results_md.MissingResultError, match="same seeds"):
+        results_md.render(res, weights)
+
+
+def test_sections_say_which_checkpoint_they_were_measured_on(complete) -> None:
+    """Results of the shipped model say so; a section measured on another checkpoint names it
+    (ablations: a checkpoint column); a result file that records no checkpoint, or a coverage
+    report of another calibration than the shipped one, stops the page."""
+    res, weights = complete
+    text = results_md.render(res, weights)
+    assert text.count("Measured on the shipped model (`weights/head_pose_trg.safetensors`)") >= 4
+    real = next(line for line in text.splitlines() if line.startswith("| synthetic only |"))
+    assert real.endswith("| `runs/real_ablation/synth_only/model.safetensors` |")
+    assert "Measured on the ablation's own checkpoints, not the shipped model" in text
+    assert "| 1 iteration (2) |" in text and "ablation_iter1, ablation_iter1_s1 |" in text
+    # the held-out crops measured on another model: named, not passed off as the shipped one
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716,
+                                         "weights": "runs/other/model.safetensors"})
+    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0),
+                                   "weights": "runs/other/model.safetensors"})
+    text = results_md.render(res, weights)
+    assert "Measured on `runs/other/model.safetensors` (not the shipped model)." in text
+    assert "| head_pose_ros (checkpoint `runs/other/model.safetensors`; box from" in text
+    # no checkpoint recorded
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716})
+    with pytest.raises(results_md.MissingResultError, match="records no checkpoint"):
+        results_md.render(res, weights)
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, "weights": str(weights)})
+    # coverage of another calibration
+    cov = json.loads((res / "coverage.json").read_text())
+    _write(res / "coverage.json", {**cov, "scale": [1.0] * 6})
+    with pytest.raises(results_md.MissingResultError, match="another checkpoint"):
+        results_md.render(res, weights)
+    # the detector constants' measurement must be the training-split one
+    _write(res / "coverage.json", cov)
+    geo = json.loads((res / "detector_geometry.json").read_text())
+    _write(res / "detector_geometry.json", {k: v for k, v in geo.items() if k != "split"})
+    with pytest.raises(results_md.MissingResultError, match="training split"):
+        results_md.render(res, weights)
+
+
+def test_results_sh_never_skips_a_section_quietly() -> None:
+    """Every file test in scripts/results.sh either exits non-zero with a message or is the
+    render cache (return 0 when the set exists); no `if [ -f ...]; else echo` branch."""
+    text = (REPO / "scripts" / "results.sh").read_text()
+    code = "\n".join(line.split("#")[0] for line in text.splitlines())
+    assert not re.search(r"^\s*else\b", code, re.M), "an else branch skips something"
+    for m in re.finditer(r"\[ -[fxd] [^\]]+\]", code):
+        rest = code[m.end():m.end() + 300]
+        stmt = rest[:rest.find("}") + 1] if rest.lstrip().startswith(("||", "&&")) else ""
+        assert "exit 1" in stmt or stmt.lstrip().startswith("&& return 0"), m.group(0)
+    assert "results_md" in code and "NOT written" in code

@@ -1,7 +1,12 @@
 """Write docs/RESULTS.md from the JSON files that ``scripts/results.sh`` produced.
 
-``python -m head_pose_ros.train.results_md --results docs/results --out docs/RESULTS.md``.
-Every figure in the page comes from those files; nothing is typed in by hand.
+``python -m head_pose_ros.train.results_md --results docs/results --out docs/RESULTS.md
+--weights weights/head_pose_trg.safetensors``. Every figure in the page comes from those files;
+nothing is typed in by hand. Every section's inputs are required: a missing file (or one that
+records no checkpoint) stops the page with :class:`MissingResultError` (exit 1, the message names
+the file and the command that writes it), never a quietly shorter page. Every section measured
+with a model says on which checkpoint (:func:`measured_on`), and whether it is the shipped one
+(``--weights``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,65 @@ def _load(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+class MissingResultError(RuntimeError):
+    """An input of a RESULTS.md section is missing or stale (the message says which, and how to
+    produce it)."""
+
+
+RESULTS_CMD = "run `bash scripts/results.sh CHECKPOINT`"
+
+
+def _need(path: Path, how: str = RESULTS_CMD) -> dict[str, Any]:
+    """The JSON at ``path``; :class:`MissingResultError` (naming ``how``) if it is absent."""
+    r = _load(path)
+    if r is None:
+        raise MissingResultError(f"{path} is missing: {how}")
+    return r
+
+
+def _need_file(path: Path, how: str = RESULTS_CMD) -> Path:
+    if not path.is_file():
+        raise MissingResultError(f"{path} is missing: {how}")
+    return path
+
+
+def checkpoint_of(r: dict[str, Any], name: str) -> str:
+    """The checkpoint a result file was measured on (its ``weights``, as head-pose-eval and
+    head-pose-video record it)."""
+    w = r.get("weights")
+    if not w:
+        raise MissingResultError(f"{name} records no checkpoint ('weights'): re-run the "
+                                 "command that wrote it")
+    return str(w)
+
+
+def is_shipped(recorded: str, shipped: Path) -> bool:
+    """Whether a recorded checkpoint path is the shipped file: the same file, or the same
+    trailing path components (a path recorded on another machine or relative to the repo)."""
+    rec = Path(recorded)
+    if rec.is_file() and shipped.is_file() and rec.resolve() == shipped.resolve():
+        return True
+    a, b = rec.parts, shipped.resolve().parts
+    n = min(len(a), len(b), 2)
+    return n > 0 and a[-n:] == b[-n:]
+
+
+def _show(recorded: str, shipped: Path) -> str:
+    return (f"the shipped model (`{Path(*shipped.parts[-2:])}`)" if is_shipped(recorded, shipped)
+            else f"`{recorded}` (not the shipped model)")
+
+
+def measured_on(named: list[tuple[str, dict[str, Any]]], shipped: Path) -> str:
+    """One sentence: the checkpoint(s) the results ``(file name, result)`` were measured on."""
+    seen: dict[str, list[str]] = {}
+    for name, r in named:
+        seen.setdefault(checkpoint_of(r, name), []).append(name)
+    if len(seen) == 1:
+        return f"Measured on {_show(next(iter(seen)), shipped)}."
+    return "Measured on " + "; ".join(f"{_show(w, shipped)}: {', '.join(n)}"
+                                      for w, n in seen.items()) + "."
+
+
 def pose_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
     head = "| set | n | " + " | ".join(c for _, c in POSE_COLS) + " |"
     out = [head, "|" + "---|" * (len(POSE_COLS) + 2)]
@@ -39,8 +103,8 @@ def pose_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return out
 
 
-def aflw_table(ours: dict[str, Any] | None, peers: dict[str, Any] | None,
-               ours_detector: dict[str, Any] | None = None) -> list[str]:
+def aflw_table(ours: dict[str, Any], peers: dict[str, Any], ours_detector: dict[str, Any],
+               shipped: Path) -> list[str]:
     out = ["| method | faces found | yaw | pitch | roll | MAE_r | GE | pitch bias "
            "| MAE_r / GE, misses as (0,0,0) |", "|---|---|---|---|---|---|---|---|---|"]
     keys = ("mae_yaw", "mae_pitch", "mae_roll", "mae_r", "ge")
@@ -48,25 +112,29 @@ def aflw_table(ours: dict[str, Any] | None, peers: dict[str, Any] | None,
     def cells(r: dict[str, Any]) -> str:
         return " | ".join([*(_fmt(r.get(k)) for k in keys), _fmt_signed(r.get("bias_pitch"))])
 
-    if ours is not None:
-        out.append(f"| head_pose_ros (shipped model; box from the 68 labelled landmarks) | "
-                   f"{ours['n'] - ours.get('n_missed', 0)}/{ours['n']} | {cells(ours)} | – |")
-    rows = [("head_pose_ros (shipped model, YuNet detector, like the node)", ours_detector)]
-    rows += [(f"{name} (own detector)", p) for name, p in (peers or {}).get("peers", {}).items()]
+    def model(r: dict[str, Any], name: str) -> str:
+        w = checkpoint_of(r, name)
+        return "shipped model" if is_shipped(w, shipped) else f"checkpoint `{w}`"
+
+    out.append(f"| head_pose_ros ({model(ours, 'aflw2000.json')}; box from the 68 labelled "
+               f"landmarks) | {ours['n'] - ours.get('n_missed', 0)}/{ours['n']} | {cells(ours)} "
+               "| – |")
+    rows = [(f"head_pose_ros ({model(ours_detector, 'aflw2000_detector.json')}, YuNet detector, "
+             "like the node)", ours_detector)]
+    rows += [(f"{name} (own detector)", p) for name, p in peers["peers"].items()]
     for name, p in rows:
-        if p is None:
-            continue
         d, z = p["detected"], p["misses_as_zero"]
         out.append(f"| {name} | {p['n_detected']}/{p['n']} | {cells(d)} | "
                    f"{_fmt(z['mae_r'])} / {_fmt(z['ge'])} |")
     return out
 
 
-def synthetic_peer_table(peers: dict[str, Any] | None) -> list[str]:
-    """The MediaPipe peers on our synthetic test crops (rotation only), if they were run."""
-    synth = (peers or {}).get("synthetic", {})
+def synthetic_peer_table(peers: dict[str, Any]) -> list[str]:
+    """The MediaPipe peers on our synthetic test crops (rotation only)."""
+    synth = peers.get("synthetic")
     if not synth:
-        return []
+        raise MissingResultError("aflw2000_peers.json has no synthetic sets: run the peers "
+                                 "with --synthetic (scripts/results.sh does)")
     keys = ("mae_yaw", "mae_pitch", "mae_roll", "mae_r", "ge")
     out = ["The MediaPipe peers on the same crops (their own face detection in the crop, "
            "solvePnP with the crop's exact intrinsics; rotation only, faces they find):", "",
@@ -85,11 +153,11 @@ def _offsets(r: dict[str, Any] | None) -> tuple[float, float, float] | None:
     return tuple(float(r[f"frame_offset_{a}"]) for a in "xyz")  # type: ignore[return-value]
 
 
-def frame_offset_section(res: dict[str, dict[str, Any] | None]) -> list[str]:
+def frame_offset_section(res: dict[str, dict[str, Any]], shipped: Path) -> list[str]:
     """Mean head-frame offsets (``metrics.head_frame_offsets_deg``) of ours and the peers on
     the synthetic sets (our template's frame) and on AFLW2000 (its 3DMM frame); ``res`` holds
     the loaded result files by name (:data:`RESULT_FILES`)."""
-    peers, det = res["aflw2000_peers"] or {}, res["aflw2000_detector"]
+    peers, det = res["aflw2000_peers"], res["aflw2000_detector"]
     rows = [("head_pose_ros", n, _offsets(res[n])) for n in ("selfie_test", "robot_test")]
     rows += [("head_pose_ros (protocol box)", "AFLW2000", _offsets(res["aflw2000"])),
              ("head_pose_ros (YuNet)", "AFLW2000", _offsets(det and det["detected"]))]
@@ -105,14 +173,18 @@ def frame_offset_section(res: dict[str, dict[str, Any] | None]) -> list[str]:
     bridge = [b for per_peer in bridges.values() for b in per_peer]
     rows = [r for r in rows if r[2] is not None]
     if not rows:
-        return []
+        raise MissingResultError("no result file has head-frame offsets (frame_offset_x): "
+                                 "re-run head-pose-eval (scripts/results.sh)")
+    ours = [(f"{n}.json", res[n]) for n in ("selfie_test", "robot_test", "aflw2000",
+                                             "aflw2000_detector")]
     out = ["## Head-frame offset: conventions vs model error", "",
            "Mean rotation between the predicted and the labelled head frame (rotation vector of "
            "`R_gt.T @ R_pred` about the head axes, degrees; `metrics.head_frame_offsets_deg`, "
            "no Euler convention involved). About x (ear to ear) it is a pitch offset: positive "
            "= the prediction looks further up than the label. On the synthetic sets the labels "
            "are in our frame (the ARKit template's); on AFLW2000 they are in its 3DMM's frame, "
-           "and two face models need not agree on where \"straight ahead\" is.", "",
+           "and two face models need not agree on where \"straight ahead\" is. "
+           f"head_pose_ros rows: {measured_on(ours, shipped)}", "",
            "| method | labels | about x | about y | about z |", "|---|---|---|---|---|"]
     out += [f"| {m} | {lab} | " + " | ".join(_fmt_signed(v) for v in o) + " |"
             for m, lab, o in rows]
@@ -126,10 +198,23 @@ def frame_offset_section(res: dict[str, dict[str, Any] | None]) -> list[str]:
     return out + [""]
 
 
-def coverage_table(cov: dict[str, Any] | None) -> list[str]:
-    if cov is None:
-        return ["(no coverage.json: run scripts/results.sh with a trained checkpoint)"]
-    out = [f"Scales fitted on {cov['n_calib']} faces of `{Path(cov['calibration_set']).name}`. "
+def coverage_table(cov: dict[str, Any], weights: Path) -> list[str]:
+    """Coverage of the calibrated covariance. It must be the shipped model's calibration: the
+    scales in coverage.json are those stored in the shipped checkpoint, else
+    :class:`MissingResultError` (stale: re-run ``scripts/results.sh CHECKPOINT``)."""
+    from head_pose_ros.checkpoint import read_checkpoint_metadata
+
+    stored = read_checkpoint_metadata(weights).get("meta", {}).get("covariance", {})
+    scale = [float(x) for x in cov["scale"]]
+    if not stored.get("scale") or any(abs(a - float(b)) > 1e-6 * max(1.0, abs(a))
+                                      for a, b in zip(scale, stored["scale"], strict=True)):
+        raise MissingResultError(f"coverage.json's scales {scale} are not those of {weights} "
+                                 f"({stored.get('scale')}): it was measured on another "
+                                 "checkpoint; run `bash scripts/results.sh CHECKPOINT`")
+    src = (f", calibrated from `{cov['weights']}`" if cov.get("weights") else "")
+    out = [f"Measured on the shipped model (`{Path(*weights.parts[-2:])}`: its stored scales "
+           f"are these{src}). Scales fitted on {cov['n_calib']} faces of "
+           f"`{Path(cov['calibration_set']).name}`. "
            "Fraction of errors inside the bounds (nominal 68.3 % / 95.4 %):", "",
            "| set | n | x | y | z | rot X | rot Y | rot Z |", "|---|---|---|---|---|---|---|---|"]
     for name, s in cov["sets"].items():
@@ -175,20 +260,30 @@ ABLATION_KEYS = [("mae_r", "MAE_r", 2), ("ge", "GE", 2), ("mae_t", "MAE_t", 1),
                  ("add", "ADD", 1)]
 
 
-def ablation_table(folder: Path) -> list[str]:
+def ablation_table(folder: Path, shipped: Path) -> list[str]:
     """Tiny ablation runs (``scripts/ablation.sh``): files ``<config>_s<seed>.<set>.json``
-    (sets selfie_val, robot_val); cells are ``mean (seed values)``."""
-    if not folder.is_dir():
-        return ["(no ablation results: run scripts/ablation.sh)"]
+    (sets selfie_val, robot_val); cells are ``mean (seed values)``; the last column names each
+    row's checkpoints (their run folders). Every row needs the same seeds on both sets."""
+    how = "run `bash scripts/ablation.sh`"
     sets = ("selfie_val", "robot_val")
     head = "| model (seeds) | " + " | ".join(
-        f"{s.split('_')[0]} {name}" for s in sets for _, name, _ in ABLATION_KEYS) + " |"
-    out = [head, "|" + "---|" * (1 + len(sets) * len(ABLATION_KEYS))]
+        f"{s.split('_')[0]} {name}" for s in sets for _, name, _ in ABLATION_KEYS) + \
+        " | checkpoints |"
+    out = [head, "|" + "---|" * (2 + len(sets) * len(ABLATION_KEYS))]
+    roots: set[str] = set()
+    every: list[str] = []
     for exp, label in ABLATION_ROWS:
-        runs = {s: [r for r in (_load(p) for p in sorted(folder.glob(f"{exp}_s*.{s}.json")))
-                    if r] for s in sets}
-        if not runs[sets[0]]:
-            continue
+        files = {s: sorted(folder.glob(f"{exp}_s*.{s}.json")) for s in sets}
+        seeds = {s: [p.name.split(".")[0] for p in f] for s, f in files.items()}
+        if not files[sets[0]] or seeds[sets[0]] != seeds[sets[1]]:
+            raise MissingResultError(f"{folder}: {label} ({exp}_s<seed>.<set>.json) needs "
+                                     f"results on both {sets} for the same seeds, found "
+                                     f"{seeds}: {how}")
+        runs = {s: [_need(p, how) for p in f] for s, f in files.items()}
+        ckpts = sorted({checkpoint_of(r, p.name) for s in sets
+                        for p, r in zip(files[s], runs[s], strict=True)})
+        roots |= {str(Path(w).parent.parent) for w in ckpts}
+        every += ckpts
         cells = []
         for s in sets:
             for key, _, digits in ABLATION_KEYS:
@@ -196,20 +291,25 @@ def ablation_table(folder: Path) -> list[str]:
                 mean = sum(v) / len(v) if v else None
                 cells.append(_fmt(mean, digits) + (" (" + "/".join(_fmt(x, digits) for x in v)
                                                    + ")" if len(v) > 1 else ""))
-        out.append(f"| {label} ({len(runs[sets[0]])}) | " + " | ".join(cells) + " |")
-    return out
+        names = ", ".join(Path(w).parent.name for w in ckpts)
+        out.append(f"| {label} ({len(runs[sets[0]])}) | " + " | ".join(cells)
+                   + f" | {names} |")
+    which = ("including the shipped model" if any(is_shipped(w, shipped) for w in every)
+             else "not the shipped model")
+    return [f"Measured on the ablation's own checkpoints, {which}: `<run>/model.safetensors` "
+            f"under {', '.join(f'`{r}`' for r in sorted(roots))}, run folders in the last "
+            "column.", "", *out]
 
 
-def video_section(video: dict[str, Any] | None, results: Path) -> list[str]:
+def video_section(video: dict[str, Any], results: Path, shipped: Path) -> list[str]:
     """Tracking coverage and jitter on the real two-person video (``head-pose-video``)."""
-    if video is None:
-        return ["(no video.json: run scripts/results.sh)"]
     n = video["frames"]
     est, rep = video["frames_with_n_estimates"], video["frames_with_n_reported"]
     lines = [f"`{video['video']}`: {n} frames, {video['width']}x{video['height']} at "
              f"{video['fps']:.2f} fps, no intrinsics in the file: f = {video['focal_px']:.0f} px "
              "(the node's uncalibrated guess W + H; metric translations scale with this guess). "
-             f"Model `{video.get('weights', '?')}` ({video.get('backend', '?')}), detector "
+             f"{measured_on([('video.json', video)], shipped)} Backend "
+             f"{video.get('backend', '?')}, detector "
              f"{video.get('detector', '?')}, the node's default tracking and One-Euro filter "
              "parameters, frame stamps index / fps.", "",
              "- frames by number of faces estimated: "
@@ -239,9 +339,8 @@ def video_section(video: dict[str, Any] | None, results: Path) -> list[str]:
     lines.append("")
     for name, title in (("video_sheet.jpg", "contact sheet of the overlay"),
                         ("video_poses.png", "poses over time, raw vs filtered")):
-        if (results / name).is_file():
-            lines.append(f"![{title}](results/{name})")
-            lines.append("")
+        _need_file(results / name)
+        lines += [f"![{title}](results/{name})", ""]
     return lines
 
 
@@ -250,8 +349,13 @@ RESULT_FILES = ("selfie_test", "robot_test", "aflw2000", "aflw2000_detector", "a
                 "coverage", "video")
 
 
-def render(results: Path, weights: Path | None = None) -> str:
-    res = {name: _load(results / f"{name}.json") for name in RESULT_FILES}
+def render(results: Path, weights: Path) -> str:
+    """The page; :class:`MissingResultError` if any section's input is missing or stale."""
+    _need_file(weights, "the shipped model (--weights) is needed for the model section")
+    how = {"aflw2000_peers": "run the MediaPipe peers (scripts/results.sh step 4)",
+           "coverage": "run `bash scripts/results.sh CHECKPOINT` (calibration)"}
+    res = {name: _need(results / f"{name}.json", how.get(name, RESULTS_CMD))
+           for name in RESULT_FILES}
     selfie, robot = res["selfie_test"], res["robot_test"]
     lines = ["# Results", "",
              "Produced by `bash scripts/results.sh [CHECKPOINT]` (held-out sets rendered with "
@@ -260,22 +364,21 @@ def render(results: Path, weights: Path | None = None) -> str:
              "Units: degrees (yaw, pitch, roll, MAE_r, GE) and millimetres (translations, ADD, "
              "dense landmarks). Euler angles as the paper reports them (`docs/CONVENTIONS.md`).",
              ""]
-    if weights is not None and weights.is_file():
-        lines += model_section(weights)
+    lines += model_section(weights)
+    rows = [("selfie_test", selfie), ("robot_test", robot)]
     lines += ["## Synthetic test sets (exact metric labels)", "",
               "`selfie`: ARKitFace-like phone views, 0.3-0.9 m. `robot`: BIWI-like robot views, "
               "0.7-2.5 m, 60-70 deg FOV. Crops from the ground-truth landmark box x 1.5 (the "
-              "paper's protocol for ARKitFace).", ""]
-    rows = [(n, r) for n, r in (("selfie_test", selfie), ("robot_test", robot)) if r]
+              "paper's protocol for ARKitFace). "
+              + measured_on([(f"{n}.json", r) for n, r in rows], weights), ""]
     lines += pose_table(rows) + [""]
-    peer_rows = synthetic_peer_table(res["aflw2000_peers"])
-    if peer_rows:
-        lines += peer_rows + [""]
+    lines += synthetic_peer_table(res["aflw2000_peers"]) + [""]
     for name, _ in rows:
         plots = sorted((results / f"plots_{name}").glob("*.png"))
-        if plots:
-            lines.append(f"Plots, {name}: " + ", ".join(
-                f"[{q.stem.replace('_', ' ')}](results/plots_{name}/{q.name})" for q in plots))
+        if not plots:
+            raise MissingResultError(f"{results / f'plots_{name}'} has no plots: {RESULTS_CMD}")
+        lines.append(f"Plots, {name}: " + ", ".join(
+            f"[{q.stem.replace('_', ' ')}](results/plots_{name}/{q.name})" for q in plots))
     lines += [""]
     lines += ["## Real images: AFLW2000-3D subset (rotation only)", "",
               "`../shared/data/real/aflw2000_subset64`, HopeNet protocol (3 of 64 images beyond "
@@ -283,25 +386,24 @@ def render(results: Path, weights: Path | None = None) -> str:
               "landmarks), ours on whole images as the node runs (YuNet, largest face, "
               "intrinsics guessed as f = W + H), and the peers in the same script on whole "
               "images with their own detector.", ""]
-    lines += aflw_table(res["aflw2000"], res["aflw2000_peers"],
-                        res["aflw2000_detector"]) + [""]
+    lines += aflw_table(res["aflw2000"], res["aflw2000_peers"], res["aflw2000_detector"],
+                        weights) + [""]
     lines += ["Pitch bias = mean signed pitch error (AFLW2000 angles); see the head-frame "
               "offset section.", ""]
-    lines += frame_offset_section(res)
+    lines += frame_offset_section(res, weights)
     from head_pose_ros.train import results_real  # imports this module's helpers
 
-    lines += results_real.render(results)
-    lines += ["## Covariance calibration", ""] + coverage_table(
-        res["coverage"]) + [""]
+    lines += results_real.render(results, weights)
+    lines += ["## Covariance calibration", ""] + coverage_table(res["coverage"], weights) + [""]
     lines += ["## Ablation: T directly vs correction parameters (selfie -> robot)", "",
               "Tiny CPU runs of `scripts/ablation.sh` (CPU-sized model, 640 `selfie` training "
               "images, 1200 steps, 2 seeds; evaluated on 160 held-out `selfie` and 160 `robot` "
               "images). Rotation in degrees, MAE_t / ADD in mm; `mean (seed 0/seed 1)`. "
               "Predicting T directly fails out of distribution (robot), as in the paper; "
               "details in [ABLATIONS.md](ABLATIONS.md).", ""]
-    lines += ablation_table(results / "ablation") + [""]
+    lines += ablation_table(results / "ablation", weights) + [""]
     lines += ["## Real video: two people, tracking and pose jitter", ""]
-    lines += video_section(res["video"], results)
+    lines += video_section(res["video"], results, weights)
     lines += ["## Not measured yet", "",
               "- A GPU-trained paper-size model (`config/train/synthetic_default.yaml`): no GPU "
               "was available to the project.",
@@ -315,10 +417,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="docs/results")
     ap.add_argument("--out", default="docs/RESULTS.md")
-    ap.add_argument("--weights", default="", help="the evaluated checkpoint (model section)")
+    ap.add_argument("--weights", required=True,
+                    help="the shipped checkpoint (model section; sections measured on another "
+                         "checkpoint say so)")
     args = ap.parse_args(argv)
-    Path(args.out).write_text(render(Path(args.results),
-                                     Path(args.weights) if args.weights else None))
+    try:
+        text = render(Path(args.results), Path(args.weights))
+    except (MissingResultError, KeyError) as e:
+        what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+        print(f"[results_md] error: {what}; {args.out} not written", file=sys.stderr)
+        return 1
+    Path(args.out).write_text(text)
     return 0
 
 
