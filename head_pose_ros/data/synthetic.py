@@ -4,7 +4,9 @@ On-disk format (``DIR/images/`` + ``DIR/labels.npz``; one row per face, several 
 an image): ``files (N,)`` image file names (relative to ``DIR/images`` or ``DIR``),
 ``image_size (N,2)`` (W,H), ``K (N,3,3)``, ``R (N,3,3)``, ``T (N,3)`` metres,
 ``vertices (N,V,3)`` head frame metres, ``landmarks68 (N,68,2)`` pixels,
-``landmarks68_visible (N,68)``, ``bbox (N,4)`` x0,y0,x1,y1 pixels.
+``landmarks68_visible (N,68)``, ``bbox (N,4)`` x0,y0,x1,y1 pixels. Optional: ``loss_mask (N,6)``
+per-sample loss-term weights in ``data.crop.LOSS_TERMS`` order (e.g. ``cam`` 0 where the camera
+is virtual, :mod:`head_pose_ros.synth.rotate_real`); absent = all terms 1.
 
 Crop box source: the 68 landmarks **projected from the dense mesh** (``vertices[landmarks68]``
 with K, R, T) x 1.5, the same rule as for ARKitFace, so every 3D dataset is cropped alike.
@@ -57,9 +59,10 @@ class SynthNpzDataset(FaceDataset):
 
     def load(self, index: int) -> RawSample:
         L = self.labels
+        mask = L["loss_mask"][index].astype(np.float64) if "loss_mask" in L else None
         labels = FaceLabels(K=L["K"][index].astype(np.float64), R=L["R"][index].astype(np.float64),
                             T=L["T"][index].astype(np.float64),
-                            vertices=L["vertices"][index].astype(np.float64))
+                            vertices=L["vertices"][index].astype(np.float64), loss_mask=mask)
         return RawSample(read_rgb(str(self.image_path(index))), labels,
                          name=str(L["files"][index]))
 
