@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from head_pose_ros import onnx_export
-from head_pose_ros.onnx_export import INPUT_NAMES, OUTPUT_NAMES
+from head_pose_ros.onnx_export import INPUT_NAMES, output_names
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 DEFAULT_OPSET = 17
@@ -199,24 +199,27 @@ class OrtTRGAdapter:
         self.config = config
         self.graph = graph
         self.threads = threads
-        self._inputs, self._outputs = INPUT_NAMES, list(OUTPUT_NAMES)
+        self._inputs, self._outputs = INPUT_NAMES, list(output_names(config))
 
     def __call__(self, image: torch.Tensor, K_crop: torch.Tensor, bbox_info: torch.Tensor,
                  box: torch.Tensor, K: torch.Tensor) -> dict[str, Any]:
         feeds = {n: a.detach().cpu().float().contiguous().numpy() for n, a in
                  zip(self._inputs, (image, K_crop, bbox_info, box, K), strict=True)}
-        R, T, corr, verts, vimg, lm = (torch.from_numpy(x) for x in
-                                       self.session.run(self._outputs, feeds))
+        got = [torch.from_numpy(x) for x in self.session.run(self._outputs, feeds)]
+        R, T, corr, verts, vimg, lm = got[:6]
         rot6d = torch.cat([R[:, :, 0], R[:, :, 1]], dim=-1)
-        return {"rot6d": [rot6d], "R": [R], "T": [T], "correction": [corr],
-                "vertices": [verts], "vertices_img": [vimg], "landmarks68": lm}
+        out = {"rot6d": [rot6d], "R": [R], "T": [T], "correction": [corr],
+               "vertices": [verts], "vertices_img": [vimg], "landmarks68": lm}
+        if len(got) > 6:
+            out["rot_logvar"] = got[6]
+        return out
 
 
-def _open_session(path: Path, threads: int) -> Any:
+def _open_session(path: Path, threads: int, config: Any) -> Any:
     """An ORT CPU session of ``path`` whose inputs and outputs are the exported graph's."""
     sess = onnx_export.ort_session(path, threads=threads, allow_spinning=False)
     names = ([i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()])
-    if names != (list(INPUT_NAMES), list(OUTPUT_NAMES)):
+    if names != (list(INPUT_NAMES), list(output_names(config))):
         raise ValueError(f"unexpected graph inputs / outputs {names}")
     return sess
 
@@ -239,14 +242,15 @@ def load_onnxruntime_model(model: torch.nn.Module, weights: str | os.PathLike,
         graph = cached_onnx_graph(model, weights, cache_dir, opset)
         if not graph.exported:
             try:
-                return OrtTRGAdapter(_open_session(graph.path, threads), model.config, graph,
-                                     threads)
+                return OrtTRGAdapter(_open_session(graph.path, threads, model.config),
+                                     model.config, graph, threads)
             except Exception as exc:  # corrupt / truncated / foreign file
                 warnings.warn(f"cached ONNX graph {graph.path} cannot be loaded "
                               f"({type(exc).__name__}: {exc}); exporting it again",
                               RuntimeWarning, stacklevel=2)
                 graph = cached_onnx_graph(model, weights, cache_dir, opset, force=True)
-        return OrtTRGAdapter(_open_session(graph.path, threads), model.config, graph, threads)
+        return OrtTRGAdapter(_open_session(graph.path, threads, model.config), model.config,
+                             graph, threads)
     except BackendError:
         raise
     except Exception as exc:

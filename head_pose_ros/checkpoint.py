@@ -126,9 +126,10 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint {path} is corrupt (cannot read tensors): {e}") from e
 
 
-def _check_state(path: Path, model: TRG, tensors: dict[str, torch.Tensor]) -> dict:
+def _check_state(path: Path, model: TRG, tensors: dict[str, torch.Tensor],
+                 missing_ok: tuple[str, ...] = ()) -> dict:
     own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
+    missing = sorted(k for k in set(own) - set(tensors) if not k.startswith(missing_ok))
     unexpected = sorted(set(tensors) - set(own))
     if missing or unexpected:
         raise CheckpointError(
@@ -139,7 +140,7 @@ def _check_state(path: Path, model: TRG, tensors: dict[str, torch.Tensor]) -> di
     bad = [
         f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(v.shape)}"
         for k, v in own.items()
-        if tuple(tensors[k].shape) != tuple(v.shape)
+        if k in tensors and tuple(tensors[k].shape) != tuple(v.shape)
     ]
     if bad:
         raise CheckpointError(f"checkpoint {path} has mismatched shapes: {bad[:8]}")
@@ -188,11 +189,20 @@ def load_checkpoint(
     return model.to(device), info
 
 
-def load_weights_into(model: TRG, path: str | os.PathLike) -> dict[str, Any]:
+NEW_HEADS: tuple[str, ...] = ("uncertainty.",)
+"""Modules a fine-tune may start without (they keep their initialisation): the rotation
+uncertainty head, so a model without it can seed one with it."""
+
+
+def load_weights_into(model: TRG, path: str | os.PathLike,
+                      allow_new_heads: bool = False) -> dict[str, Any]:
     """Load a checkpoint's tensors into an existing model (same config and topology), e.g. to
-    fine-tune. Refuses mismatches like :func:`load_checkpoint`. Returns the metadata."""
+    fine-tune. Refuses mismatches like :func:`load_checkpoint`; with ``allow_new_heads`` the
+    modules of :data:`NEW_HEADS` may be absent from the file (fine-tuning a model that gains
+    the uncertainty head). Returns the metadata."""
     path = Path(path)
     info = read_checkpoint_metadata(path)
-    state = _check_state(path, model, _load_tensors(path))
-    model.load_state_dict(state, strict=True)
+    state = _check_state(path, model, _load_tensors(path),
+                         missing_ok=NEW_HEADS if allow_new_heads else ())
+    model.load_state_dict(state, strict=not allow_new_heads)
     return info

@@ -1,4 +1,4 @@
-"""Pose covariance for TRG estimates (TRG itself has no uncertainty output).
+"""Pose covariance for TRG estimates (translation from geometry, rotation from the model).
 
 The covariance is derived from the geometry of paper Eq. 2 and scaled by constants calibrated on
 held-out data (stored in the checkpoint metadata under ``meta["covariance"]``).
@@ -19,9 +19,16 @@ the normalised image position of the head centre and z the depth. Independent er
 ``Sigma_T = J diag(sigma_z^2, sigma_a^2, sigma_b^2) J^T`` with ``J = d T / d(z, a, b) =
 [[a, z, 0], [b, 0, z], [1, 0, 0]]`` (``det J = z^2 > 0``: positive definite). For guessed
 intrinsics (no calibration: f = W + H) ``focal_rel_uncalibrated`` is added in quadrature to
-``depth_rel`` (a focal error scales the depth). Rotation: independent per camera axis,
-``rot_std`` radians. Finally a per-axis calibration scale ``S = diag(scale)``:
-``Sigma = S Sigma0 S`` (keeps symmetry and definiteness).
+``depth_rel`` (a focal error scales the depth). Finally a per-axis calibration scale
+``S = diag(scale)``: ``Sigma = S Sigma0 S`` (keeps symmetry and definiteness).
+
+Rotation block. With a model that predicts its rotation uncertainty (``rot_logvar``: log
+variances ``s`` of the error about the HEAD frame's x, y, z axes, ``R_est = R_true exp([d_h]x)``;
+:class:`head_pose_ros.model.trg.RotationUncertainty`), it is per face:
+``Sigma_rot = R diag(k_i^2 exp(s_i)) R^T`` (:func:`rotation_covariance`), the head-frame
+covariance carried into camera axes (``d = R d_h``), with per-head-axis calibration scales
+``k = rot_head_scale``; the camera-axis ``scale[3:]`` do not apply to it. Without that output
+(older checkpoints) it is the constant ``diag(rot_std^2)`` scaled by ``scale[3:]``.
 
 DEFAULTS ARE UNCALIBRATED (``calibrated = False``): rough, deliberately conservative guesses
 (5 % depth, 1.5 % of the box for the centre, 4 / 4 / 3 degrees). Run :func:`calibrate` on
@@ -49,16 +56,19 @@ class CovarianceParams:
     )
     focal_rel_uncalibrated: float = 0.3
     scale: tuple[float, float, float, float, float, float] = field(default=(1.0,) * 6)
+    rot_head_scale: tuple[float, float, float] = field(default=(1.0, 1.0, 1.0))
+    """Calibration scales of the predicted per-face rotation sigmas (head x, y, z axes)."""
     calibrated: bool = False
     calibration_note: str = "uncalibrated defaults"
 
     def __post_init__(self) -> None:
         self.rot_std = tuple(float(x) for x in self.rot_std)  # type: ignore[assignment]
         self.scale = tuple(float(x) for x in self.scale)  # type: ignore[assignment]
-        if len(self.rot_std) != 3 or len(self.scale) != 6:
-            raise ValueError("rot_std needs 3 values and scale 6 values")
+        self.rot_head_scale = tuple(float(x) for x in self.rot_head_scale)  # type: ignore
+        if len(self.rot_std) != 3 or len(self.scale) != 6 or len(self.rot_head_scale) != 3:
+            raise ValueError("rot_std and rot_head_scale need 3 values, scale 6 values")
         vals = (self.depth_rel, self.center_rel, self.focal_rel_uncalibrated, *self.rot_std,
-                *self.scale)
+                *self.scale, *self.rot_head_scale)
         if not all(np.isfinite(v) and v > 0 for v in vals):
             raise ValueError(f"covariance constants must be finite and > 0: {self}")
 
@@ -66,6 +76,7 @@ class CovarianceParams:
         d = asdict(self)
         d["rot_std"] = list(self.rot_std)
         d["scale"] = list(self.scale)
+        d["rot_head_scale"] = list(self.rot_head_scale)
         return d
 
     @classmethod
@@ -81,12 +92,43 @@ class CovarianceParams:
         return cls(**d)
 
 
+def rotation_covariance(R: np.ndarray, rot_logvar: np.ndarray,  # noqa: N803
+                        head_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """(..., 3, 3) camera-axis rotation covariance ``R diag(k^2 exp(s)) R^T`` from the predicted
+    head-frame log variances ``s`` (..., 3) (radians^2) and the calibration scales ``k``."""
+    R = np.asarray(R, np.float64)  # noqa: N806
+    var = np.exp(np.asarray(rot_logvar, np.float64)) * np.square(np.asarray(head_scale))
+    return np.einsum("...ij,...j,...kj->...ik", R, var, R)
+
+
+def head_frame_errors(R_est: np.ndarray, R_true: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Rotation vector d_h (..., 3) with ``R_est = R_true exp([d_h]x)`` (head-frame axes)."""
+    from scipy.spatial.transform import Rotation
+
+    rel = np.swapaxes(np.asarray(R_true), -1, -2) @ np.asarray(R_est)
+    return Rotation.from_matrix(rel.reshape(-1, 3, 3)).as_rotvec().reshape(*rel.shape[:-2], 3)
+
+
+def calibrate_rotation_scale(errors_head: np.ndarray, rot_logvar: np.ndarray,
+                             target: float = ONE_SIGMA_COVERAGE) -> tuple[float, float, float]:
+    """Per-head-axis scales k with ``quantile(|d_h,i| / sigma_i, target) = k_i``: the 1-sigma
+    coverage of each head axis is ``target`` on these (held-out) samples."""
+    e = np.abs(np.asarray(errors_head, np.float64))
+    sd = np.exp(0.5 * np.asarray(rot_logvar, np.float64))
+    if e.ndim != 2 or e.shape[1] != 3 or sd.shape != e.shape or len(e) < 10:
+        raise ValueError(f"need (N >= 10, 3) errors and log variances, got {e.shape}, {sd.shape}")
+    k = np.maximum(np.quantile(e / sd, target, axis=0), 1e-6)
+    return (float(k[0]), float(k[1]), float(k[2]))
+
+
 def pose_covariance(
     T: np.ndarray,  # noqa: N803
     K: np.ndarray,  # noqa: N803
     box_side: float,
     params: CovarianceParams | None = None,
     intrinsics_guessed: bool = False,
+    R: np.ndarray | None = None,  # noqa: N803
+    rot_logvar: np.ndarray | None = None,
 ) -> np.ndarray:
     """6x6 covariance of one head pose (camera frame, ``(x, y, z, rotX, rotY, rotZ)``).
 
@@ -95,6 +137,9 @@ def pose_covariance(
         K: (3, 3) intrinsics the estimate was made with.
         box_side: crop box side ``b`` in image pixels.
         intrinsics_guessed: True when K is a guess (uncalibrated camera): inflate translation.
+        R, rot_logvar: the estimated rotation and the model's predicted head-frame log
+            variances (3,); given together, the rotation block is per face
+            (:func:`rotation_covariance`), else the constant ``rot_std``.
     Returns:
         (6, 6) symmetric positive definite float64 matrix.
     """
@@ -114,6 +159,8 @@ def pose_covariance(
     cov[3:, 3:] = np.diag(np.square(p.rot_std))
     s = np.asarray(p.scale)
     cov = cov * np.outer(s, s)
+    if R is not None and rot_logvar is not None:
+        cov[3:, 3:] = rotation_covariance(R, rot_logvar, p.rot_head_scale)
     return 0.5 * (cov + cov.T)
 
 

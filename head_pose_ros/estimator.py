@@ -300,6 +300,8 @@ class HeadPoseEstimator:
             verts = out["vertices"][-1].double().cpu().numpy()
             lm_crop = out["landmarks68"].double().cpu().numpy()
             T_direct = out["T"][-1].double().cpu().numpy()  # noqa: N806
+            logvar = out.get("rot_logvar")
+            logvar = None if logvar is None else logvar.double().cpu().numpy()
 
         results = []
         R_all = g.rot6d_to_matrix(rot6d)  # noqa: N806
@@ -322,8 +324,9 @@ class HeadPoseEstimator:
                     vertices_cam=g.transform_points(verts[i], R, T),
                     landmarks68=lm,
                     correction=corr[i],
-                    covariance=pose_covariance(T, K, crop_boxes_a[i][2], self.covariance,
-                                               intrinsics_guessed),
+                    covariance=pose_covariance(
+                        T, K, crop_boxes_a[i][2], self.covariance, intrinsics_guessed, R=R,
+                        rot_logvar=None if logvar is None else logvar[i]),
                     box=boxes[i, :4].copy(),
                     score=float(scores[i]),
                     crop_box=crop_boxes_a[i],

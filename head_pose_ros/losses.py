@@ -29,6 +29,8 @@ collated sample dict of the datasets (``R`` (B,3,3), ``T`` (B,3), ``vertices`` (
   AFLW's 21 hand landmarks; relative weights within a sample), iteration weighted, in the
   normalised crop units of the sparse landmark term; per sample weighted by the ``lmk2d``
   column of ``loss_mask``.
+* Rotation uncertainty (not in the paper): :func:`rotation_nll_loss`, a Gaussian NLL that trains
+  the per-face log-variance head on the detached rotation error.
 * Edge loss (Eq. 5) on the last iteration over the unique mesh edges, averaged over edges
   (the paper writes a sum over triangles; the mean keeps the weight 2 independent of the mesh).
 """
@@ -54,6 +56,10 @@ class LossWeights:
     lmk2d: float = 1.25
     aux2d: float = 0.0
     """Auxiliary 2D points (e.g. AFLW hand landmarks); 0 = off (paper)."""
+    rot_nll: float = 1.0
+    """Gaussian NLL of the rotation-uncertainty head (:func:`rotation_nll_loss`); applies only
+    to a model with ``config.rotation_uncertainty`` (its inputs are detached: it does not
+    change the pose terms' balance)."""
     img_lmk2d_for_2d_only: bool = False
     coord_reduction: str = "mean"
     rot_form: str = "frobenius"
@@ -265,6 +271,24 @@ def aux2d_loss(outputs: dict, batch: dict, crop_size: int | None = None) -> torc
     return total
 
 
+def rotation_nll_loss(outputs: dict, batch: dict) -> torch.Tensor:
+    """Gaussian NLL of the last iteration's rotation error under the predicted per-axis
+    variances (``outputs["rot_logvar"]``, :class:`head_pose_ros.model.trg.RotationUncertainty`).
+
+    Error: ``d = log(R*^T R_n)`` (rotation vector in the HEAD frame, radians, detached: the loss
+    trains only the uncertainty head). Per sample ``0.5 sum_i (d_i^2 exp(-s_i) + s_i)``, masked
+    like the rotation term (``has_3d`` x ``loss_mask[rot]``). 0 (with graph) without the head.
+    """
+    s = outputs.get("rot_logvar")
+    r = outputs["R"][-1]
+    if s is None:
+        return r.sum() * 0.0
+    r_gt = batch["R"].to(r.dtype)
+    d = gt.rotation_log(r_gt.transpose(-1, -2) @ r.detach())
+    per = 0.5 * (d.square() * torch.exp(-s) + s).sum(-1)
+    return masked_mean(per, _mask(batch, "has_3d", r.shape[0], r.device, "rot"))
+
+
 def trg_loss(
     outputs: dict,
     batch: dict,
@@ -298,8 +322,10 @@ def trg_loss(
         terms["lmk2d"] = landmark2d_loss(outputs, batch, reduction=w.coord_reduction)
     if w.aux2d:
         terms["aux2d"] = aux2d_loss(outputs, batch)
+    if w.rot_nll and outputs.get("rot_logvar") is not None:
+        terms["rot_nll"] = rotation_nll_loss(outputs, batch)
     weight_of = {"head": w.head, "cam": w.cam, "img": w.img, "rot": w.rot, "edge": w.edge,
-                 "lmk2d": w.lmk2d, "aux2d": w.aux2d}
+                 "lmk2d": w.lmk2d, "aux2d": w.aux2d, "rot_nll": w.rot_nll}
     total = sum(weight_of[k] * v for k, v in terms.items())
     if not isinstance(total, torch.Tensor):
         raise ValueError("trg_loss: all weights are zero")

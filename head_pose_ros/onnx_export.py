@@ -16,6 +16,7 @@ Outputs (the last regressor iteration, flattened from the model's dict)::
 
     R (B, 3, 3), T (B, 3) metres, correction (B, 3), vertices (B, V, 3) head frame metres,
     vertices_img (B, V, 2) crop pixels, landmarks68 (B, 68, 2) crop pixels (heatmaps)
+    [rot_logvar (B, 3): only with config.rotation_uncertainty, see output_names()]
 
 Uses the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``): it needs no extra
 package, exports TRG (grid_sample, soft-argmax, Gram-Schmidt) at opset >= 16 in about a second,
@@ -39,13 +40,23 @@ from head_pose_ros.model import geometry_torch as gt
 
 INPUT_NAMES: tuple[str, ...] = ("image", "K_crop", "bbox_info", "box", "K")
 OUTPUT_NAMES: tuple[str, ...] = ("R", "T", "correction", "vertices", "vertices_img", "landmarks68")
+UNCERTAINTY_OUTPUT = "rot_logvar"
+"""Extra output of a model with ``config.rotation_uncertainty``: (B, 3) log-variances."""
+
+
+def output_names(config: Any) -> tuple[str, ...]:
+    """The graph's outputs for a model with ``config``: :data:`OUTPUT_NAMES`, then
+    ``rot_logvar`` when the model has the rotation-uncertainty head."""
+    extra = (UNCERTAINTY_OUTPUT,) if getattr(config, "rotation_uncertainty", False) else ()
+    return (*OUTPUT_NAMES, *extra)
+
 MIN_OPSET = 16  # GridSample
 
 #: max abs difference accepted between an fp32 re-implementation (ONNX Runtime, channels-last,
 #: torch.compile) and the PyTorch eval outputs: R and correction unitless, T and vertices metres
 #: (0.1 mm), vertices_img and landmarks68 crop pixels. Measured: ~1e-7 and ~1e-3 px.
 ATOL: dict[str, float] = {"R": 1e-4, "T": 1e-4, "correction": 1e-4, "vertices": 1e-4,
-                          "vertices_img": 0.05, "landmarks68": 0.01}
+                          "vertices_img": 0.05, "landmarks68": 0.01, "rot_logvar": 1e-3}
 
 
 class ExportWrapper(nn.Module):
@@ -58,8 +69,9 @@ class ExportWrapper(nn.Module):
     def forward(self, image: torch.Tensor, K_crop: torch.Tensor, bbox_info: torch.Tensor,
                 box: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model(image, K_crop, bbox_info, box, K)
+        extra = (out["rot_logvar"],) if "rot_logvar" in out else ()
         return (out["R"][-1], out["T"][-1], out["correction"][-1], out["vertices"][-1],
-                out["vertices_img"][-1], out["landmarks68"])
+                out["vertices_img"][-1], out["landmarks68"], *extra)
 
 
 def example_inputs(batch: int, input_size: int = 192, seed: int = 0,
@@ -117,13 +129,14 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = 17, dynamic_bat
     size = int(model.config.input_size)
     wrapper = ExportWrapper(model).eval()
     args = example_inputs(2 if dynamic_batch else batch, size)
-    axes = {n: {0: "batch"} for n in (*INPUT_NAMES, *OUTPUT_NAMES)} if dynamic_batch else None
+    outs = output_names(model.config)
+    axes = {n: {0: "batch"} for n in (*INPUT_NAMES, *outs)} if dynamic_batch else None
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", category=DeprecationWarning)  # legacy exporter notice
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
             wrapper, args, str(path), dynamo=False, opset_version=opset,
-            input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+            input_names=list(INPUT_NAMES), output_names=list(outs),
             dynamic_axes=axes, do_constant_folding=True,
         )
     onnx.checker.check_model(str(path))
@@ -156,10 +169,10 @@ def compare_onnx(model: nn.Module, session: Any, batch: int, seed: int = 1
     args = example_inputs(batch, int(model.config.input_size), seed)
     with torch.no_grad():
         ref = ExportWrapper(model).eval()(*args)
-    got = session.run(list(OUTPUT_NAMES), {n: a.numpy() for n, a in zip(INPUT_NAMES, args,
-                                                                         strict=True)})
+    outs = output_names(model.config)
+    got = session.run(list(outs), {n: a.numpy() for n, a in zip(INPUT_NAMES, args, strict=True)})
     diffs = {}
-    for n, g, r in zip(OUTPUT_NAMES, got, ref, strict=True):
+    for n, g, r in zip(outs, got, ref, strict=True):
         if g.shape != tuple(r.shape):
             raise AssertionError(f"{n}: ONNX shape {g.shape} != PyTorch {tuple(r.shape)}")
         diffs[n] = float(np.abs(g - r.numpy()).max())

@@ -41,10 +41,12 @@ from head_pose_ros.onnx_export import (
     ATOL,
     INPUT_NAMES,
     OUTPUT_NAMES,
+    UNCERTAINTY_OUTPUT,
     ExportWrapper,
     example_inputs,
     load_model,
     ort_session,
+    output_names,
 )
 
 RANDOM_INIT_OVERRIDES: dict[str, Any] = {"last_layer_gain": 1.0}
@@ -53,7 +55,7 @@ RANDOM_INIT_OVERRIDES: dict[str, Any] = {"last_layer_gain": 1.0}
 TOL_FP32: dict[str, float] = dict(ATOL)
 #: reduced precision (fp16 / bf16 on GPU): 1e-2 rad-ish on R, 5 mm, 1 px.
 TOL_HALF: dict[str, float] = {"R": 2e-2, "T": 5e-3, "correction": 2e-2, "vertices": 5e-3,
-                              "vertices_img": 1.0, "landmarks68": 1.0}
+                              "vertices_img": 1.0, "landmarks68": 1.0, "rot_logvar": 5e-2}
 #: the fixed batch the outputs of every variant are compared on
 CHECK_BATCH = 3
 
@@ -70,7 +72,8 @@ def to_numpy(outs: Sequence[Any]) -> list[np.ndarray]:
 def max_abs_diffs(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> dict[str, float]:
     """Per-output max |a - b| (same shapes required)."""
     out = {}
-    for name, x, y in zip(OUTPUT_NAMES, a, b, strict=True):
+    names = (*OUTPUT_NAMES, UNCERTAINTY_OUTPUT)[:len(a)]
+    for name, x, y in zip(names, a, b, strict=True):
         if x.shape != y.shape:
             raise ValueError(f"{name}: shape {x.shape} != {y.shape}")
         out[name] = float(np.abs(x - y).max())
@@ -92,8 +95,9 @@ class Variant:
 
 
 def _last_outputs(out: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    extra = (out["rot_logvar"],) if "rot_logvar" in out else ()
     return (out["R"][-1], out["T"][-1], out["correction"][-1], out["vertices"][-1],
-            out["vertices_img"][-1], out["landmarks68"])
+            out["vertices_img"][-1], out["landmarks68"], *extra)
 
 
 def _to_device(args: tuple[torch.Tensor, ...], device: str) -> tuple[torch.Tensor, ...]:
@@ -137,7 +141,7 @@ def cpu_variants(model: torch.nn.Module, device: str, threads: int, onnx_path: P
 
         def onnxrt(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
             feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
-            return lambda: sess.run(list(OUTPUT_NAMES), feeds)
+            return lambda: sess.run(list(output_names(base.config)), feeds)
 
         out.append(Variant("onnxruntime", onnxrt, TOL_FP32,
                            f"CPU EP, ORT_ENABLE_ALL, {threads} intra-op threads, no spinning"))

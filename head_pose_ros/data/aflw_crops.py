@@ -60,6 +60,8 @@ def is_held_out(name: str) -> bool:
 class AFLWCropsDataset(FaceDataset):
     """``real/aflw_crops`` + pseudo-labels (see module doc)."""
 
+    metric_translation = False
+
     def __init__(self, root: str | Path, labels: str | Path, topology: FaceTopology, *,
                  split: str = "train", augment: AugmentConfig | None = None,
                  loss_mask: list[float] | None = None, kinds: tuple[int, ...] = (1, 2),

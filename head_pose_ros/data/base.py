@@ -61,6 +61,12 @@ class FaceDataset(Dataset):
 
     #: whether samples carry metric 3D labels (R, T, dense mesh)
     has_3d: bool = True
+    #: whether the mesh / landmark labels are real labels (False: a placeholder mesh that the
+    #: loss mask switches off, e.g. rotation-only BIWI; evaluation then skips mesh metrics)
+    mesh_labels: bool = True
+    #: whether ``T`` is a metric label (False: a virtual camera or an approximate one; metric
+    #: translation metrics are skipped in evaluation)
+    metric_translation: bool = True
 
     def __init__(
         self,

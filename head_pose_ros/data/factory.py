@@ -14,7 +14,8 @@ from head_pose_ros.data.base import FaceDataset
 from head_pose_ros.data.crop import AugmentConfig
 from head_pose_ros.topology import FaceTopology
 
-DATASET_TYPES = ("synth_stream", "synth_npz", "arkitface", "w300lp", "aflw_crops", "toy")
+DATASET_TYPES = ("synth_stream", "synth_npz", "arkitface", "w300lp", "aflw_crops", "biwi_crops",
+                 "toy")
 
 
 @dataclass
@@ -27,7 +28,9 @@ class DatasetSpec:
     (``root``, ``split``, optional ``csv``), ``w300lp`` (``root``), ``aflw_crops`` (``root`` =
     ``real/aflw_crops``, ``labels`` = the pseudo-label file of ``head_pose_ros.teacher
     .pseudolabel``, ``split`` train / val / all, optional ``loss_mask``: 6 per-term weights of
-    its teacher-fitted samples, see ``data.aflw_crops``). ``weight``: relative sampling weight
+    its teacher-fitted samples, see ``data.aflw_crops``), ``biwi_crops`` (``root`` =
+    ``real/biwi_crops``, ``split`` by sequence train / val / all; rotation labels only, see
+    ``data.biwi_crops``). ``weight``: relative sampling weight
     of the source in the mix (per source, not per sample).
     """
 
@@ -54,7 +57,7 @@ def build_dataset(spec: Any, topology: FaceTopology, augment: AugmentConfig | No
     kind = g("type")
     kw = {"out_size": out_size, "box_scale": box_scale}
     s = int(g("seed", 0) or 0) + seed
-    if kind in ("synth_npz", "arkitface", "w300lp", "aflw_crops") and not g("root"):
+    if kind in ("synth_npz", "arkitface", "w300lp", "aflw_crops", "biwi_crops") and not g("root"):
         raise ValueError(f"dataset type {kind!r} needs a root directory (set ...root=PATH)")
     if kind == "synth_stream":
         return SynthStreamDataset(g("preset", "wild"), topology, seed=s,
@@ -72,9 +75,17 @@ def build_dataset(spec: Any, topology: FaceTopology, augment: AugmentConfig | No
 
         if not g("labels"):
             raise ValueError("dataset type 'aflw_crops' needs labels=PSEUDO_LABEL_FILE")
-        return AFLWCropsDataset(g("root"), g("labels"), topology, split=g("split", "train"),
+        split = g("split", "train")
+        # validation scores against the teacher fits only (hand-only fits have no rotation)
+        kinds = (1,) if split == "val" else (1, 2)
+        return AFLWCropsDataset(g("root"), g("labels"), topology, split=split, kinds=kinds,
                                 augment=augment, loss_mask=list(g("loss_mask", []) or []),
                                 seed=s, **kw)
+    if kind == "biwi_crops":
+        from head_pose_ros.data.biwi_crops import BIWICropsDataset
+
+        return BIWICropsDataset(g("root"), topology, split=g("split", "train"), augment=augment,
+                                loss_mask=list(g("loss_mask", []) or []), seed=s, **kw)
     if kind == "w300lp":
         return W300LPDataset(g("root"), topology, augment=augment, seed=s, **kw)
     raise ValueError(f"unknown dataset type {kind!r}; one of {DATASET_TYPES}")

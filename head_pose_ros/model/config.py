@@ -43,6 +43,10 @@ class ModelConfig:
         last_layer_gain: xavier gain of the regressor output layers (small: start at template).
         detach_sampling_points: sample features at detached projected points (no gradient
             through the sampling locations, as iterative regressors usually do).
+        rotation_uncertainty: add the rotation-uncertainty head (:class:`RotationUncertainty`
+            in ``model.trg``): a per-face log-variance of the rotation error about each of the
+            head frame's three axes, trained with a Gaussian NLL (``losses.rotation_nll_loss``)
+            on DETACHED inputs, so it never changes the pose. Not in the paper.
     """
 
     backbone: str = "resnet18"
@@ -61,6 +65,7 @@ class ModelConfig:
     last_layer_gain: float = 0.01
     detach_sampling_points: bool = True
     direct_init_translation: tuple[float, float, float] = field(default=(0.0, 0.0, 0.6))
+    rotation_uncertainty: bool = False
 
     def __post_init__(self) -> None:
         self.point_mlp_hidden = tuple(int(x) for x in self.point_mlp_hidden)  # type: ignore

@@ -134,3 +134,17 @@ def soft_argmax_2d(heatmaps: torch.Tensor, out_size: int = 192) -> torch.Tensor:
     u = (prob.sum(dim=2) * xs).sum(-1)
     v = (prob.sum(dim=3) * ys).sum(-1)
     return torch.stack([u, v], dim=-1)
+
+
+def rotation_log(M: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:  # noqa: N803
+    """Rotation vector (..., 3) of rotation matrices (..., 3, 3): ``M = exp([d]x)``, |d| = the
+    angle in radians (in [0, pi]). Near pi the axis is ill-conditioned; the angle is clamped
+    just below it (the result stays finite)."""
+    w = torch.stack([M[..., 2, 1] - M[..., 1, 2], M[..., 0, 2] - M[..., 2, 0],
+                     M[..., 1, 0] - M[..., 0, 1]], dim=-1)
+    cos = ((M[..., 0, 0] + M[..., 1, 1] + M[..., 2, 2] - 1.0) / 2.0).clamp(-1.0 + 1e-6, 1.0)
+    theta = torch.acos(cos)
+    sin = torch.sin(theta)
+    factor = torch.where(sin > eps, theta / (2.0 * sin).clamp(min=eps),
+                         0.5 + theta.square() / 12.0)
+    return w * factor[..., None]

@@ -20,6 +20,7 @@ pixel centres at integers, ``grid_sample(align_corners=False)``).
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -31,6 +32,8 @@ from head_pose_ros.model.resnet import ResNet18, build_backbone, load_torchvisio
 from head_pose_ros.topology import FaceTopology
 
 OUTPUT_LIST_KEYS = ("rot6d", "R", "correction", "T", "vertices", "vertices_cam", "vertices_img")
+LOGVAR_CLAMP = (-16.0, 2.0)
+"""Range of the predicted rotation log-variances (radians^2: sigma 0.02 deg .. 156 deg)."""
 
 
 class PointMLP(nn.Module):
@@ -64,6 +67,30 @@ class FaceRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.drop2(self.fc2(self.drop1(self.fc1(x)))))
+
+
+class RotationUncertainty(nn.Module):
+    """Per-face rotation uncertainty: ``log sigma^2`` (B, 3) of the rotation error about the
+    head frame's x, y, z axes (radians^2; ``R_est = R_true exp([d]x)``, d in the head frame).
+
+    Inputs, all detached (the head learns from the pose network's features, it never moves the
+    pose): the last iteration's per-point features (where the projected face samples the
+    finest feature map: occlusion, blur and self-occlusion show there), the backbone's pooled
+    features (global appearance, face size), the final rot6d (the pose itself: profiles) and the
+    bbox info. LayerNorm -> Linear -> LeakyReLU -> Linear, output bias at ``log(init_sigma^2)``.
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 256, init_sigma_deg: float = 5.0) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim)
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.act = nn.LeakyReLU(0.01)
+        self.out = nn.Linear(hidden, 3)
+        nn.init.normal_(self.out.weight, std=1e-3)
+        nn.init.constant_(self.out.bias, 2.0 * math.log(math.radians(init_sigma_deg)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.act(self.fc1(self.norm(x.detach()))))
 
 
 def _deconv(cin: int, cout: int) -> nn.Sequential:
@@ -124,6 +151,10 @@ class TRG(nn.Module):
                               config.last_layer_gain)
             )
         self.regressors = nn.ModuleList(regs)
+        self.uncertainty: RotationUncertainty | None = None
+        if config.rotation_uncertainty:
+            n_last = self._num_points(n_it - 1, n_sub) * config.point_feature_dim
+            self.uncertainty = RotationUncertainty(n_last + self.backbone.out_channels + 6 + 3)
 
     # ------------------------------------------------------------------ helpers
     def _num_points(self, t: int, n_sub: int) -> int:
@@ -179,8 +210,10 @@ class TRG(nn.Module):
             ``R`` (B, 3, 3), ``correction`` (B, 3), ``T`` (B, 3) metres, ``vertices`` (B, V, 3)
             head frame, ``vertices_cam`` (B, V, 3), ``vertices_img`` (B, V, 2) crop pixels;
             ``points`` (list of the sampling points used, crop pixels); and ``landmarks68``
-            (B, 68, 2) crop pixels from the heatmaps; ``edges`` (E, 2) and ``landmark_ids``
-            (68,) of the topology (not batched; used by :func:`head_pose_ros.losses.trg_loss`).
+            (B, 68, 2) crop pixels from the heatmaps; with ``config.rotation_uncertainty``
+            ``rot_logvar`` (B, 3), see :class:`RotationUncertainty`; ``edges`` (E, 2) and
+            ``landmark_ids`` (68,) of the topology (not batched; used by
+            :func:`head_pose_ros.losses.trg_loss`).
         """
         cfg = self.config
         if tuple(image.shape[-2:]) != (cfg.input_size, cfg.input_size):
@@ -194,6 +227,7 @@ class TRG(nn.Module):
         bbox_in = bbox_info * bbox_info.new_tensor([cfg.bbox_info_scale, cfg.bbox_info_scale, 1.0])
 
         x = self.backbone(image)
+        pooled = x.mean(dim=(-2, -1))
         feats = []
         for layer in self.deconv:
             x = layer(x)
@@ -239,6 +273,9 @@ class TRG(nn.Module):
             out["vertices_cam"].append(v_cam)
             out["vertices_img"].append(v_img)
         result: dict[str, list[torch.Tensor] | torch.Tensor] = dict(out)
+        if self.uncertainty is not None:
+            logvar = self.uncertainty(torch.cat([pf, pooled.to(dtype), rot6d, bbox_in], dim=-1))
+            result["rot_logvar"] = logvar.clamp(*LOGVAR_CLAMP)
         result["landmarks68"] = landmarks68
         result["edges"] = self.edges
         result["landmark_ids"] = self.landmark_ids
@@ -269,4 +306,5 @@ def normalize_image_tensor(rgb_uint8: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-__all__ = ["TRG", "FaceRegressor", "PointMLP", "build_model", "normalize_image_tensor"]
+__all__ = ["TRG", "FaceRegressor", "PointMLP", "RotationUncertainty", "build_model",
+           "normalize_image_tensor"]

@@ -52,7 +52,8 @@ from head_pose_ros import geometry as geo
 from head_pose_ros.data.base import FaceDataset
 from head_pose_ros.train import metrics as hm
 
-FORMATS = ("synthetic", "synth_stream", "arkitface", "biwi", "aflw2000", "aflw_crops")
+FORMATS = ("synthetic", "synth_stream", "arkitface", "biwi", "biwi_crops", "aflw2000",
+           "aflw_crops")
 BOX_SOURCES = ("protocol", "detector")
 DETECTOR_FORMATS = ("aflw2000", "biwi")
 """Formats that ``--boxes detector`` supports (biwi has no protocol boxes: only that one)."""
@@ -77,9 +78,10 @@ class EvalView(Dataset):
         s = self.ds.make_sample(raw, None)
         lab = raw.labels
         nan3 = np.full(3, np.nan)
-        has_v = lab.vertices is not None and len(lab.vertices) == self.nv
+        mesh = getattr(self.ds, "mesh_labels", True)
+        has_v = mesh and lab.vertices is not None and len(lab.vertices) == self.nv
         lm = lab.landmarks68 if lab.landmarks68 is not None else (
-            landmarks_from_3d(lab, self.ds.topology.landmarks68) if lab.has_3d
+            landmarks_from_3d(lab, self.ds.topology.landmarks68) if lab.has_3d and mesh
             else np.full((68, 2), np.nan))
         s["gt_R"] = torch.as_tensor(lab.R if lab.R is not None else np.eye(3)).double()
         s["gt_T"] = torch.as_tensor(lab.T if lab.T is not None else nan3).double()
@@ -145,6 +147,8 @@ def predict_dataset(model: torch.nn.Module, view: EvalView, *, device: torch.dev
                 "gt_lm68": batch["gt_lm68"].numpy(), "index": batch["index"].numpy(),
                 "K": batch["K"].double().numpy(), "box": box,
             }
+            if "rot_logvar" in out:
+                rows["rot_logvar"] = out["rot_logvar"].double().cpu().numpy()
             for k, v in rows.items():
                 keep.setdefault(k, []).append(v)
     finally:
@@ -183,6 +187,7 @@ def score(pred: dict[str, np.ndarray], *, triangles: np.ndarray, template: np.nd
     summary = hm.summarise(errors, extras=ex)
     meta = {"gt_distance_m": np.linalg.norm(pred["gt_T"], axis=1),
             "gt_yaw_deg": hm.euler_ypr_deg(pred["gt_R"], convention)[:, 0]}
+    summary["by_yaw"] = hm.yaw_bin_summary(errors, meta["gt_yaw_deg"])
     return EvalResult(summary, errors, meta)
 
 
@@ -406,8 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="evaluate the first N samples only")
     ap.add_argument("--split", default="test",
-                    help="ARKitFace split (test); aflw_crops: val (held out; default), "
-                         "train, all")
+                    help="ARKitFace split (test); aflw_crops / biwi_crops: val (held out; "
+                         "default), train, all")
     ap.add_argument("--labels", default="",
                     help="aflw_crops: the pseudo-label file (head_pose_ros.teacher.pseudolabel)")
     ap.add_argument("--count", type=int, default=256, help="synth_stream: number of samples")
@@ -432,6 +437,7 @@ class _Limited(FaceDataset):
     def __init__(self, ds: FaceDataset, n: int) -> None:
         self.__dict__.update(ds.__dict__)
         self._inner, self._n = ds, n
+        self.mesh_labels, self.metric_translation = ds.mesh_labels, ds.metric_translation
 
     def __len__(self) -> int:
         return self._n
@@ -480,6 +486,14 @@ def _protocol_dataset(fmt: str, args: argparse.Namespace, topo: Any, size: dict[
         from head_pose_ros.data.public import BIWIDataset
 
         return BIWIDataset(args.data, topo, **size), "trg", True, ""
+    if fmt == "biwi_crops":
+        from head_pose_ros.data.biwi_crops import DLIB_BOX_GEOMETRY, BIWICropsDataset
+
+        split = "val" if args.split == "test" else args.split
+        extras["split"] = split
+        extras["ground_truth"] = "BIWI's true rotation labels (no translation: see the README)"
+        return (BIWICropsDataset(args.data, topo, split=split, **size), "trg", False,
+                f"the dlib crop mapped to the node's YuNet crop ({DLIB_BOX_GEOMETRY})")
     if fmt == "aflw_crops":
         from head_pose_ros.data.aflw_crops import AFLWCropsDataset
 
@@ -534,6 +548,8 @@ def run_eval(args: argparse.Namespace) -> dict[str, Any]:
                                workers=args.workers, convention=conv, has_translation=has_t,
                                extras=extras, progress=args.progress)
     print(hm.format_table(res.summary, title=f"{fmt} ({boxes} boxes): {args.data}"))
+    print("by |yaw|: " + "; ".join(f"{k} deg: MAE_r {v['mae_r']:.2f} (n={v['n']})"
+                                   for k, v in res.summary["by_yaw"].items() if v["n"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(_jsonable(res.summary), indent=2) + "\n")

@@ -269,6 +269,30 @@ def rotation_summary(errors: Mapping[str, np.ndarray] | None) -> dict[str, Any]:
     return {k: s[k] for k in ROTATION_SUMMARY_KEYS}
 
 
+YAW_BINS_DEG: tuple[tuple[float, float], ...] = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0),
+                                                 (90.0, 180.0))
+"""|yaw| bins (degrees, ground truth) of :func:`yaw_bin_summary`: [lo, hi)."""
+
+
+def yaw_bin_summary(errors: Mapping[str, np.ndarray], gt_yaw_deg: np.ndarray,
+                    bins: tuple[tuple[float, float], ...] = YAW_BINS_DEG) -> dict[str, Any]:
+    """Rotation errors by ground-truth |yaw| bin: ``{"0-30": {"n", "share", "mae_r", "ge"},
+    ...}`` (MAE_r = mean of the yaw / pitch / roll MAEs of the bin; None for an empty bin)."""
+    a = np.abs(np.asarray(gt_yaw_deg, np.float64))
+    out: dict[str, Any] = {}
+    for lo, hi in bins:
+        m = (a >= lo) & (a < hi)
+        n = int(m.sum())
+        row: dict[str, Any] = {"n": n, "share": float(n / max(len(a), 1))}
+        if n:
+            row["mae_r"] = float(np.mean([errors[k][m].mean() for k in ("yaw", "pitch", "roll")]))
+            row["ge"] = float(errors["ge"][m].mean())
+        else:
+            row["mae_r"] = row["ge"] = None
+        out[f"{lo:g}-{hi:g}"] = row
+    return out
+
+
 def format_table(summary: Mapping[str, Any], title: str = "") -> str:
     """The paper's table as text: rotation (deg), translation/ADD/landmarks (mm)."""
     cols = [

@@ -17,6 +17,7 @@ saved step (same epoch, same sampler order, skipping the batches already done).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -35,6 +36,8 @@ from head_pose_ros.train.config import TrainConfig, config_dict, save_config, to
 
 LAST_WEIGHTS = "last.safetensors"
 LAST_STATE = "last_state.pt"
+VAL_HISTORY = "val_history.jsonl"
+"""One JSON line per validation: ``{"step", "val": {set: summary + by_yaw}}`` (the curve)."""
 FINAL_WEIGHTS = "model.safetensors"
 
 
@@ -202,7 +205,7 @@ def train(cfg_dc: DictConfig) -> dict[str, Any]:
         if di.is_main:
             print(f"resumed from {out_dir / LAST_WEIGHTS} at step {step} (epoch {epoch})")
     elif cfg.run.init_weights:
-        load_weights_into(model, cfg.run.init_weights)
+        load_weights_into(model, cfg.run.init_weights, allow_new_heads=True)
 
     net: torch.nn.Module = model
     if di.enabled:
@@ -225,16 +228,21 @@ def train(cfg_dc: DictConfig) -> dict[str, Any]:
         for name, ds in val_sets:
             res = evaluate_dataset(model, ds, device=device, batch_size=bs,
                                    workers=min(cfg.run.workers, 2),
-                                   max_batches=cfg.run.val_batches)
+                                   max_batches=cfg.run.val_batches,
+                                   has_translation=getattr(ds, "metric_translation", True))
             last_val[name] = {k: v for k, v in res.summary.items()
                               if isinstance(v, (int, float)) or v is None}
+            last_val[name]["by_yaw"] = {k: v["mae_r"] for k, v in res.summary["by_yaw"].items()}
             for k, v in res.summary.items():
                 if isinstance(v, (int, float)) and writer is not None:
                     writer.add_scalar(f"val/{name}/{k}", v, step)
             sm = res.summary
             print(f"[val step {step}] {name}: " + ", ".join(
                 f"{k} {sm[k]:.2f}" for k in ("mae_r", "ge", "mae_t", "add", "lmk_mean")
-                if sm.get(k) is not None) + f" (deg/mm, n={sm['n']})")
+                if sm.get(k) is not None) + f" (deg/mm, n={sm['n']}); by |yaw| " + ", ".join(
+                f"{k}: {v['mae_r']:.2f}" for k, v in sm["by_yaw"].items() if v["n"]), flush=True)
+        with open(out_dir / VAL_HISTORY, "a") as f:
+            f.write(json.dumps({"step": step, "val": last_val}) + "\n")
 
     done = False
     model.train()
