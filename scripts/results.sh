@@ -3,9 +3,11 @@
 #
 # 1. renders the held-out synthetic sets (seeds never used in training): selfie_test (9001),
 #    robot_test (9002) and the covariance calibration set wild_calib (9003), 400 faces each;
-# 2. calibrates the covariance of the trained checkpoint on wild_calib and writes the shipped
-#    model weights/head_pose_trg.safetensors (fp16) with the fitted scales, reporting the
-#    1-sigma / 2-sigma coverage on selfie_test and robot_test;
+# 2. calibrates the covariance of the trained checkpoint (translation on wild_calib, per-face
+#    rotation sigmas on wild_calib + the held-out aflw_crops) and writes the shipped model
+#    weights/head_pose_trg.safetensors (fp16) with the fitted scales, reporting per-axis,
+#    head-axis and joint coverage and sigma by |yaw| on selfie_test, robot_test, the held-out
+#    BIWI sequences and aflw_crops (coverage.json, sigma_vs_yaw.png);
 # 3. evaluates the shipped model on selfie_test, robot_test and the real AFLW2000 subset, and
 #    tracks the two people of the real video two_faces_1080p.mp4 (coverage, jitter raw vs
 #    filtered, contact sheet docs/results/video_sheet.jpg, overlay video in outputs/);
@@ -14,9 +16,11 @@
 #    headless OpenCV);
 # 5. real faces (issue 12): summarises the pseudo-label file, validates the label pipeline on
 #    wild_val (9100, exact labels) and re-measures the detector-box constants on aflw_crops;
+#    turned heads (issue 21): the held-out BIWI sequences by |yaw|;
 # 6. writes docs/results/*.json and docs/RESULTS.md (the ablation tables come from
-#    docs/results/ablation/ and docs/results/real_ablation/, written by scripts/ablation.sh and
-#    scripts/real_ablation.sh).
+#    docs/results/ablation/, docs/results/real_ablation/ and docs/results/stage6_ablation/,
+#    written by scripts/ablation.sh, scripts/real_ablation.sh and scripts/stage6_ablation.sh; the
+#    stage-6 curve and the training-step bench by the commands RESULTS.md names).
 # Without an argument it re-evaluates the shipped model (step 2 is skipped; the page then needs
 # the coverage.json of the shipped model's calibration and refuses another).
 # Every section's inputs are required: a missing input stops the script with a message (exit 1),
@@ -43,11 +47,19 @@ render robot 9002 robot_test
 render wild 9003 wild_calib
 render wild 9100 wild_val
 
+PSEUDO="${HEAD_POSE_TRAIN_DATA:-$REPO/outputs/train_data}/aflw_pseudo.npz"
+[ -f "$PSEUDO" ] || {
+  echo "[results] no pseudo-label file $PSEUDO (scripts/train_stage6.sh builds it): the" \
+    "calibration and real-face sections cannot be measured" >&2; exit 1; }
+AFLW_VAL="aflw_crops:$SHARED/real/aflw_crops:$PSEUDO"
 if [ "$#" -ge 1 ]; then
+  # translation scales on wild_calib; per-face rotation sigmas on wild_calib + held-out aflw_crops
+  # (never AFLW2000); coverage reported on the synthetic test sets and the held-out BIWI sequences
   mkdir -p "$(dirname "$SHIPPED")"
   python -m head_pose_ros.train.calibrate --weights "$1" --calib "$DATA/wild_calib" \
-    --out "$SHIPPED" --fp16 --report "$DATA/selfie_test" --report "$DATA/robot_test" \
-    --json "$OUT/coverage.json"
+    --calib-real "$AFLW_VAL" --out "$SHIPPED" --fp16 --report "$DATA/selfie_test" \
+    --report "$DATA/robot_test" --report "biwi_crops:$SHARED/real/biwi_crops" \
+    --report "$AFLW_VAL" --json "$OUT/coverage.json" --plot "$OUT/sigma_vs_yaw.png"
 fi
 [ -f "$SHIPPED" ] || { echo "[results] no model at $SHIPPED" >&2; exit 1; }
 
@@ -74,16 +86,15 @@ PEERS="$REPO/.venv-peers"  # created by scripts/setup_env.sh
 
 # real faces in training (issue 12): pseudo-label summary, the label pipeline on rendered faces
 # with exact labels, the detector-box constants (fitted on aflw_crops, never on AFLW2000)
-PSEUDO="${HEAD_POSE_TRAIN_DATA:-$REPO/outputs/train_data}/aflw_pseudo.npz"
-[ -f "$PSEUDO" ] || {
-  echo "[results] no pseudo-label file $PSEUDO (scripts/train_real_mix.sh builds it): the" \
-    "real-face sections cannot be measured" >&2; exit 1; }
 python -m head_pose_ros.teacher.pseudolabel --out "$PSEUDO" --summary --json "$OUT/pseudolabels.json"
 python -m head_pose_ros.teacher.detector_geometry --labels "$PSEUDO" --limit 3000 \
   --json "$OUT/detector_geometry.json"
 head-pose-eval --weights "$SHIPPED" --format aflw_crops --data "$SHARED/real/aflw_crops" \
   --labels "$PSEUDO" --json "$OUT/aflw_crops_val.json"
 python -m head_pose_ros.teacher.validate --data "$DATA/wild_val" --json "$OUT/teacher_validation.json"
+# turned heads (issue 21): the held-out BIWI sequences (true rotations), error by |yaw|
+head-pose-eval --weights "$SHIPPED" --format biwi_crops --data "$SHARED/real/biwi_crops" \
+  --json "$OUT/biwi_crops_val.json"
 
 python -m head_pose_ros.train.results_md --results "$OUT" --out docs/RESULTS.md \
   --weights "$SHIPPED" || { echo "[results] docs/RESULTS.md NOT written (see above)" >&2; exit 1; }

@@ -13,6 +13,12 @@ from head_pose_ros.train import results_md, results_real
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SCALE = [1.5, 1.25, 2.0, 1.0, 1.125, 0.75]
+HEAD_SCALE = [0.875, 1.25, 0.5]
+
+
+def _by_yaw(mae_r: float) -> dict:
+    return {"by_yaw": {"0-30": {"n": 40, "mae_r": mae_r}, "30-60": {"n": 15, "mae_r": 2 * mae_r},
+                       "60-90": {"n": 5, "mae_r": 3 * mae_r}, "90-180": {"n": 0, "mae_r": None}}}
 
 
 def _rot_summary(mae_r: float, offset_x: float = 0.0) -> dict:
@@ -34,7 +40,8 @@ def _checkpoint(path: Path, scale: list[float]) -> Path:
     from head_pose_ros import checkpoint
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"covariance": {"scale": scale, "calibration_note": "fitted on 4 samples"},
+    meta = {"covariance": {"scale": scale, "rot_head_scale": HEAD_SCALE,
+                           "calibration_note": "fitted on 4 samples"},
             "training": {"step": 7, "epoch": 1}}
     save_file({"x": torch.zeros(1)}, str(path), metadata={
         "format": checkpoint.FORMAT, "format_version": checkpoint.FORMAT_VERSION,
@@ -54,19 +61,49 @@ def _complete(root: Path) -> tuple[Path, Path]:
                                       **shipped})
         (res / f"plots_{name}").mkdir(parents=True)
         (res / f"plots_{name}" / "cumulative_errors.png").write_bytes(b"png")
-    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0), **shipped})
+    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0), **shipped,
+                                   **_by_yaw(4.0)})
     _write(res / "aflw2000_detector.json", {"n": 61, "n_detected": 60, **shipped,
                                             "detected": _rot_summary(5.5),
-                                            "misses_as_zero": _rot_summary(6.25)})
+                                            "misses_as_zero": _rot_summary(6.25),
+                                            **_by_yaw(5.5)})
+    _write(res / "biwi_crops_val.json", {**_rot_summary(2.5), "n": 2481, **shipped,
+                                         **_by_yaw(2.5)})
     peer = {"n": 61, "n_detected": 58, "detected": _rot_summary(2.0),
             "misses_as_zero": _rot_summary(4.0)}
     _write(res / "aflw2000_peers.json", {"peers": {"mp": peer},
                                          "synthetic": {"selfie_test": {"peers": {"mp": peer}}}})
+    cover = {"1sigma": 0.683, "2sigma": 0.954}
+    rot = {"joint_chi2_3dof": cover, "head_axes": {a: cover for a in ("head_x", "head_y",
+                                                                      "head_z")},
+           "sigma_error_corr": 0.5, "sigma_ratio_60_vs_30": 2.0,
+           "by_yaw": {"0-30": {"n": 10, "mean_sigma_deg": 3.0, "rms_error_deg": 3.5}}}
     _write(res / "coverage.json", {
-        "n_calib": 400, "calibration_set": "/x/wild_calib", "scale": SHIPPED_SCALE,
-        "sets": {"robot_test": {"n": 400, "coverage": {
-            a: {"1sigma": 0.683, "2sigma": 0.954}
-            for a in ("x", "y", "z", "rotX", "rotY", "rotZ")}}}})
+        "weights": "runs/stage6/model.safetensors", "scale": SHIPPED_SCALE,
+        "rot_head_scale": HEAD_SCALE,
+        "calibration": {"translation": {"set": "wild_calib", "n": 400},
+                        "rotation": {"sets": [{"set": "wild_calib", "n": 400},
+                                              {"set": "aflw_crops_val", "n": 700}]}},
+        "sets": {"robot_test": {"n": 400, "in_calibration": False, "rotation": rot,
+                                "coverage": {a: cover for a in ("x", "y", "z", "rotX", "rotY",
+                                                                "rotZ")}}}})
+    (res / "sigma_vs_yaw.png").write_bytes(b"png")
+    _write(res / "stage6_curve.json", {
+        "history": "runs/stage6/val_history.jsonl", "steps": [500, 1000],
+        "flat_rule": "last 3 validations within 0.1 deg",
+        "sets": {"biwi_crops": {"mae_r": [3.0, 2.9], "by_yaw": {}, "flat": False}}})
+    (res / "stage6_curve.png").write_bytes(b"png")
+    _write(res / "train_step.json", {"batch_size": 32, "data_ms_per_batch": 300.0, "rows": [
+        {"variant": "trainer as run", "ms_per_step": 800.0, "steps_per_s": 1.25,
+         "ratio_to_trainer": 1.0}]})
+    from head_pose_ros.train import results_turned
+
+    for arm, _ in results_turned.ARMS:
+        for s in ("biwi_crops_val", "aflw_crops_val", "aflw2000", "aflw2000_detector",
+                  "selfie_test", "robot_test"):
+            _write(res / "stage6_ablation" / f"{arm}.{s}.json",
+                   {**_rot_summary(3.0), **_by_yaw(3.0),
+                    "weights": f"runs/abl_{arm}/model.safetensors"})
     stats = {k: {"median": 1.5, "mean": 2.0, "p95": 4.0, "n": 10}
              for k in ("rot_step_deg", "trans_step_mm", "rot_accel_deg", "trans_accel_mm")}
     person = {"frames_reported": 148, "first_frame": 2, "last_frame": 149, "gaps": 0,
@@ -93,7 +130,8 @@ def _complete(root: Path) -> tuple[Path, Path]:
         "split": "train", "crops_used": 3000, "max_yaw_deg": 45.0,
         **{k: st for k in ("crop_scale", "crop_offset_y", "yunet_ratio", "yunet_dy",
                            "cascade_ratio", "cascade_dy")}})
-    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, **shipped})
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, **shipped,
+                                         **_by_yaw(3.5)})
     for arm, _ in results_real.ABLATION_ARMS:
         for s, _ in results_real.ABLATION_SETS:
             r = {**_rot_summary(3.0), "weights": f"runs/real_ablation/{arm}/model.safetensors"}
@@ -122,7 +160,7 @@ def test_render_reads_every_figure_from_the_json(complete) -> None:
     _write(res / "selfie_test.json", selfie)
     _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, "mae_yaw": 7.25, "mae_pitch": 6.5,
                                    "mae_roll": 4.75, "mae_r": 6.17, "ge": 11.5,
-                                   "weights": str(weights)})
+                                   "weights": str(weights), **_by_yaw(6.0)})
     text = results_md.render(res, weights)
     row = next(line for line in text.splitlines() if line.startswith("| selfie_test |"))
     assert row == "| selfie_test | 400 | " + " | ".join(
@@ -134,7 +172,7 @@ def test_render_reads_every_figure_from_the_json(complete) -> None:
 def test_synthetic_peers_and_frame_offsets(complete) -> None:
     res, weights = complete
     _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0, offset_x=-7.0),
-                                   "weights": str(weights)})
+                                   "weights": str(weights), **_by_yaw(4.0)})
     peer = {"n": 61, "n_detected": 58, "detected": _rot_summary(2.0, offset_x=-0.5),
             "misses_as_zero": _rot_summary(4.0)}
     synth = {"n": 400, "n_detected": 300, "detected": _rot_summary(6.0, offset_x=3.25),
@@ -214,18 +252,19 @@ def test_sections_say_which_checkpoint_they_were_measured_on(complete) -> None:
     assert "Measured on the ablation's own checkpoints, not the shipped model" in text
     assert "| 1 iteration (2) |" in text and "ablation_iter1, ablation_iter1_s1 |" in text
     # the held-out crops measured on another model: named, not passed off as the shipped one
-    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716,
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, **_by_yaw(3.5),
                                          "weights": "runs/other/model.safetensors"})
-    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0),
+    _write(res / "aflw2000.json", {"n": 61, "n_missed": 0, **_rot_summary(4.0), **_by_yaw(4.0),
                                    "weights": "runs/other/model.safetensors"})
     text = results_md.render(res, weights)
     assert "Measured on `runs/other/model.safetensors` (not the shipped model)." in text
     assert "| head_pose_ros (checkpoint `runs/other/model.safetensors`; box from" in text
     # no checkpoint recorded
-    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716})
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, **_by_yaw(3.5)})
     with pytest.raises(results_md.MissingResultError, match="records no checkpoint"):
         results_md.render(res, weights)
-    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, "weights": str(weights)})
+    _write(res / "aflw_crops_val.json", {**_rot_summary(3.5), "n": 716, **_by_yaw(3.5),
+                                         "weights": str(weights)})
     # coverage of another calibration
     cov = json.loads((res / "coverage.json").read_text())
     _write(res / "coverage.json", {**cov, "scale": [1.0] * 6})
@@ -250,3 +289,28 @@ def test_results_sh_never_skips_a_section_quietly() -> None:
         stmt = rest[:rest.find("}") + 1] if rest.lstrip().startswith(("||", "&&")) else ""
         assert "exit 1" in stmt or stmt.lstrip().startswith("&& return 0"), m.group(0)
     assert "results_md" in code and "NOT written" in code
+
+
+def test_turned_heads_uncertainty_and_stage6_sections(complete) -> None:
+    """The issue-21 sections read their figures from the JSON: error by |yaw| with the 60-90 /
+    0-30 ratio, head-axis and joint coverage, sigma by |yaw|, the curve, the step bench and
+    the same-steps ablation (each arm on its own checkpoint); a coverage report with other
+    rotation scales than the shipped checkpoint's is refused."""
+    res, weights = complete
+    text = results_md.render(res, weights)
+    row = next(line for line in text.splitlines()
+               if line.startswith("| held-out BIWI sequences"))
+    assert row == ("| held-out BIWI sequences (true labels) | 2481 | 2.50 | 2.50 (40) | 5.00 (15) "
+                   "| 7.50 (5) | 3.00 |")
+    cov = next(line for line in text.splitlines() if line.startswith("| robot_test | 400 | 68"))
+    assert cov.endswith("| 68.3 / 95.4 | 68.3 / 95.4 | 2.00 | 0.50 |")
+    assert "| robot_test | 3.00 / 3.50 (10) | – | – |" in text
+    assert "| biwi_crops | 3.00 | 2.90 | no |" in text
+    assert "| trainer as run | 800 | 1.25 | 1.00 |" in text
+    abl = next(line for line in text.splitlines() if line.startswith("| without BIWI |"))
+    assert abl.startswith("| without BIWI | 3.00 / 6.00 / 9.00 | 3.00 |")
+    assert abl.endswith("| `runs/abl_no_biwi/model.safetensors` |")
+    c = json.loads((res / "coverage.json").read_text())
+    _write(res / "coverage.json", {**c, "rot_head_scale": [1.0, 1.0, 1.0]})
+    with pytest.raises(results_md.MissingResultError, match="rot_head_scale"):
+        results_md.render(res, weights)

@@ -198,33 +198,6 @@ def frame_offset_section(res: dict[str, dict[str, Any]], shipped: Path) -> list[
     return out + [""]
 
 
-def coverage_table(cov: dict[str, Any], weights: Path) -> list[str]:
-    """Coverage of the calibrated covariance. It must be the shipped model's calibration: the
-    scales in coverage.json are those stored in the shipped checkpoint, else
-    :class:`MissingResultError` (stale: re-run ``scripts/results.sh CHECKPOINT``)."""
-    from head_pose_ros.checkpoint import read_checkpoint_metadata
-
-    stored = read_checkpoint_metadata(weights).get("meta", {}).get("covariance", {})
-    scale = [float(x) for x in cov["scale"]]
-    if not stored.get("scale") or any(abs(a - float(b)) > 1e-6 * max(1.0, abs(a))
-                                      for a, b in zip(scale, stored["scale"], strict=True)):
-        raise MissingResultError(f"coverage.json's scales {scale} are not those of {weights} "
-                                 f"({stored.get('scale')}): it was measured on another "
-                                 "checkpoint; run `bash scripts/results.sh CHECKPOINT`")
-    src = (f", calibrated from `{cov['weights']}`" if cov.get("weights") else "")
-    out = [f"Measured on the shipped model (`{Path(*weights.parts[-2:])}`: its stored scales "
-           f"are these{src}). Scales fitted on {cov['n_calib']} faces of "
-           f"`{Path(cov['calibration_set']).name}`. "
-           "Fraction of errors inside the bounds (nominal 68.3 % / 95.4 %):", "",
-           "| set | n | x | y | z | rot X | rot Y | rot Z |", "|---|---|---|---|---|---|---|---|"]
-    for name, s in cov["sets"].items():
-        c = s["coverage"]
-        out.append(f"| {name} | {s['n']} | " + " | ".join(
-            f"{100 * c[a]['1sigma']:.1f} / {100 * c[a]['2sigma']:.1f}"
-            for a in ("x", "y", "z", "rotX", "rotY", "rotZ")) + " |")
-    return out
-
-
 def model_section(weights: Path) -> list[str]:
     """What the evaluated model is, from its checkpoint metadata."""
     from head_pose_ros.checkpoint import read_checkpoint_metadata
@@ -394,7 +367,9 @@ def render(results: Path, weights: Path) -> str:
     from head_pose_ros.train import results_real  # imports this module's helpers
 
     lines += results_real.render(results, weights)
-    lines += ["## Covariance calibration", ""] + coverage_table(res["coverage"], weights) + [""]
+    from head_pose_ros.train import results_turned  # imports this module's helpers
+
+    lines += results_turned.render(results, weights)
     lines += ["## Ablation: T directly vs correction parameters (selfie -> robot)", "",
               "Tiny CPU runs of `scripts/ablation.sh` (CPU-sized model, 640 `selfie` training "
               "images, 1200 steps, 2 seeds; evaluated on 160 held-out `selfie` and 160 `robot` "
