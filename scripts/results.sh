@@ -92,9 +92,12 @@ python -m head_pose_ros.teacher.detector_geometry --labels "$PSEUDO" --limit 300
 head-pose-eval --weights "$SHIPPED" --format aflw_crops --data "$SHARED/real/aflw_crops" \
   --labels "$PSEUDO" --json "$OUT/aflw_crops_val.json"
 python -m head_pose_ros.teacher.validate --data "$DATA/wild_val" --json "$OUT/teacher_validation.json"
-# turned heads (issue 21): the held-out BIWI sequences (true rotations), error by |yaw|
+# turned heads (issue 21): the held-out BIWI sequences (true rotations), error by |yaw|; how the
+# per-face rotation sigma reacts to blur, occlusion, small faces and noise
 head-pose-eval --weights "$SHIPPED" --format biwi_crops --data "$SHARED/real/biwi_crops" \
   --json "$OUT/biwi_crops_val.json"
+python -m head_pose_ros.train.sigma_probe --weights "$SHIPPED" --data "$DATA/selfie_test" \
+  --data "biwi_crops:$SHARED/real/biwi_crops" --json "$OUT/sigma_probe.json"
 
 python -m head_pose_ros.train.results_md --results "$OUT" --out docs/RESULTS.md \
   --weights "$SHIPPED" || { echo "[results] docs/RESULTS.md NOT written (see above)" >&2; exit 1; }

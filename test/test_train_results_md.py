@@ -88,6 +88,9 @@ def _complete(root: Path) -> tuple[Path, Path]:
                                 "coverage": {a: cover for a in ("x", "y", "z", "rotX", "rotY",
                                                                 "rotZ")}}}})
     (res / "sigma_vs_yaw.png").write_bytes(b"png")
+    cond = {c: {"mean_sigma_deg": 4.0, "mean_error_deg": 5.0, "sigma_ratio": 1.5,
+                "error_ratio": 2.0} for c in ("clean", "blur", "occlusion", "small", "noise")}
+    _write(res / "sigma_probe.json", {**shipped, "sets": {"selfie_test": {"n": 400, **cond}}})
     _write(res / "stage6_curve.json", {
         "history": "runs/stage6/val_history.jsonl", "steps": [500, 1000],
         "flat_rule": "last 3 validations within 0.1 deg",
@@ -307,6 +310,7 @@ def test_turned_heads_uncertainty_and_stage6_sections(complete) -> None:
     assert "| robot_test | 3.00 / 3.50 (10) | – | – |" in text
     assert "| biwi_crops | 3.00 | 2.90 | no |" in text
     assert "| trainer as run | 800 | 1.25 | 1.00 |" in text
+    assert "| selfie_test (n=400) | 4.00 / 5.00 (x1.50 / x2.00) |" in text
     abl = next(line for line in text.splitlines() if line.startswith("| without BIWI |"))
     assert abl.startswith("| without BIWI | 3.00 / 6.00 / 9.00 | 3.00 |")
     assert abl.endswith("| `runs/abl_no_biwi/model.safetensors` |")

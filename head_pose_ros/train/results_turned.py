@@ -6,7 +6,8 @@ missing one and its command):
 * ``biwi_crops_val.json``, ``aflw_crops_val.json``, ``aflw2000.json``,
   ``aflw2000_detector.json``: ``head-pose-eval`` outputs with their ``by_yaw`` bins;
 * ``coverage.json``: :mod:`head_pose_ros.train.calibrate` (per-axis, head-axis and joint
-  chi-square coverage, sigma by |yaw|) and ``sigma_vs_yaw.png``;
+  chi-square coverage, sigma by |yaw|) and ``sigma_vs_yaw.png``; ``sigma_probe.json``
+  (:mod:`head_pose_ros.train.sigma_probe`);
 * ``stage6_curve.json`` / ``.png``: :mod:`head_pose_ros.train.curve` of the stage-6 run;
 * ``train_step.json``: :mod:`head_pose_ros.bench.train_step`;
 * ``stage6_ablation/<arm>.<set>.json``: ``scripts/stage6_ablation.sh``.
@@ -28,6 +29,7 @@ from head_pose_ros.train.results_md import (
 from head_pose_ros.train.results_md import _fmt as _f
 
 BINS = ("0-30", "30-60", "60-90")
+PROBE = ("clean", "blur", "occlusion", "small", "noise")
 YAW_SETS = (("biwi_crops_val", "held-out BIWI sequences (true labels)"),
             ("aflw_crops_val", "held-out aflw_crops (vs teacher pseudo-labels)"),
             ("aflw2000", "AFLW2000 subset, protocol box"),
@@ -127,7 +129,17 @@ def uncertainty_section(results: Path, shipped: Path) -> list[str]:
             f"{_f(by[b]['mean_sigma_deg'])} / {_f(by[b]['rms_error_deg'])} ({by[b]['n']})"
             if b in by else "–" for b in BINS) + " |")
     out += ["", "![sigma vs yaw](results/sigma_vs_yaw.png)", ""]
-    return out
+    probe = _need(results / "sigma_probe.json")
+    out += ["The same sigma on degraded crops (`python -m head_pose_ros.train.sigma_probe`: "
+            "blur 2.5 % of the crop side, the lower-left quarter occluded, the crop through "
+            "24 px, pixel noise): mean sigma / mean geodesic error in degrees, and both as "
+            "ratios to the clean crops. " + measured_on([("sigma_probe.json", probe)], shipped),
+            "", "| set | " + " | ".join(PROBE) + " |", "|---|" + "---|" * len(PROBE)]
+    for name, r in probe["sets"].items():
+        out.append(f"| {name} (n={r['n']}) | " + " | ".join(
+            f"{_f(r[c]['mean_sigma_deg'])} / {_f(r[c]['mean_error_deg'])} "
+            f"(x{_f(r[c]['sigma_ratio'])} / x{_f(r[c]['error_ratio'])})" for c in PROBE) + " |")
+    return out + [""]
 
 
 def training_section(results: Path) -> list[str]:
