@@ -221,10 +221,13 @@ def train(cfg_dc: DictConfig) -> dict[str, Any]:
         return {"training": {"config": config_dict(cfg_dc), "data": data_summary, "step": step,
                              "epoch": epoch, "val": last_val}}
 
+    validated_at = -1
+
     def validate() -> None:
-        nonlocal last_val
-        if not di.is_main or not val_sets:
-            return
+        nonlocal last_val, validated_at
+        if not di.is_main or not val_sets or validated_at == step:
+            return  # (an epoch that ends on a val_every step is validated once)
+        validated_at = step
         for name, ds in val_sets:
             res = evaluate_dataset(model, ds, device=device, batch_size=bs,
                                    workers=min(cfg.run.workers, 2),
