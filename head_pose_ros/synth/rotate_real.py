@@ -4,8 +4,9 @@
 ``python -m head_pose_ros.synth.rotate_real --crops ../shared/data/real/aflw_crops
 --labels outputs/train_data/aflw_pseudo.npz --out outputs/train_data/aflw_rotated
 --per-face 1 [--limit N] [--workers 2] [--sheet docs/results/rotated_real_sheet.jpg]``
-(``--sheet-only`` redraws the contact sheet of an existing ``--out``). About 135 faces/s with
-2 workers on llvmpipe (the 10,978 training faces in 81 s), so there is no resume: rerun it.
+(``--sheet-only`` redraws the contact sheet of an existing ``--out``). About 135-215 faces/s
+with 2 workers on llvmpipe (the 9,285 training faces of the current label file in 43 s), so
+there is no resume: rerun it.
 
 Sources: the teacher fits (``status`` 1) of :mod:`head_pose_ros.teacher.pseudolabel` with a
 quality weight >= ``--min-weight``, of the TRAINING split only: a crop with
