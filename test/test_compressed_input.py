@@ -72,3 +72,51 @@ def test_round_trip_helper():
 def test_bad_data_raises_a_clear_error(fmt, data, needle):
     with pytest.raises(ImageEncodingError, match=needle):
         compressed_to_bgr(fmt, data)
+
+
+# ------------------------------------------------------------------ issue 17 item 5
+def _mosaic(bgr: np.ndarray, pattern: str) -> np.ndarray:
+    """The raw sensor mosaic of a BGR image for a ROS bayer pattern (row-major 2x2 cell)."""
+    ch = {"r": 2, "g": 1, "b": 0}
+    out = np.zeros(bgr.shape[:2], bgr.dtype)
+    for k, c in enumerate(pattern):
+        i, j = divmod(k, 2)
+        out[i::2, j::2] = bgr[i::2, j::2, ch[c]]
+    return out
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_stream_is_demosaicked_not_grey(pattern):
+    """Issue 17: a compressed bayer_* stream was accepted as a grey mosaic. Flat colour patches
+    must come back in colour, for every pattern."""
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:, :32] = (30, 60, 200)   # red-ish (BGR)
+    img[:, 32:] = (200, 90, 20)   # blue-ish
+    ok, enc = cv2.imencode(".png", _mosaic(img, pattern))
+    out = compressed_to_bgr(f"bayer_{pattern}8; png compressed mono8", enc.tobytes())
+    assert out.shape == img.shape
+    inner = (slice(4, -4), slice(4, 28)), (slice(4, -4), slice(36, -4))
+    for sl, want in zip(inner, ((30, 60, 200), (200, 90, 20)), strict=True):
+        np.testing.assert_allclose(out[sl].reshape(-1, 3).mean(0), want, atol=6)
+
+
+def test_bad_bayer_is_refused_with_a_reason():
+    ok, enc = cv2.imencode(".png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ImageEncodingError, match="unknown bayer pattern"):
+        compressed_to_bgr("bayer_xxxx8; png compressed mono8", enc.tobytes())
+    ok, enc = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ImageEncodingError, match="mosaic has one"):
+        compressed_to_bgr("bayer_rggb8; png compressed bgr8", enc.tobytes())
+
+
+def test_png16_colour_stays_colour():
+    """Issue 17: a 16-bit colour PNG turned grey."""
+    img16 = np.zeros((16, 16, 3), np.uint16)
+    img16[..., 2] = 60000  # red
+    img16[..., 0] = 1000
+    ok, enc = cv2.imencode(".png", img16)
+    out = compressed_to_bgr("bgr16; png compressed bgr16", enc.tobytes(), "shift")
+    assert out.shape == (16, 16, 3)
+    assert out[0, 0, 2] == 60000 >> 8 and out[0, 0, 0] == 1000 >> 8 and out[0, 0, 1] == 0
+    rgb = compressed_to_bgr("rgb16; png compressed rgb16", enc.tobytes(), "shift")
+    assert rgb[0, 0, 0] == 60000 >> 8  # rgb16 packed as is: swapped to BGR

@@ -7,9 +7,11 @@ image_transport's ``compressed`` plugin publishes an image topic ``<image>`` als
 ``"mono8; jpeg compressed mono8"`` or ``"mono16; png compressed mono16"``; older publishers write
 only ``"jpeg"`` or ``"png"``. The data is decoded with ``cv2.imdecode``; 16-bit PNGs are scaled
 to 8 bit like raw mono16 images (``mono16_scaling``), an ``rgb``/``rgba`` compressed encoding is
-swapped to BGR, alpha is dropped. ``compressedDepth`` (a different transport: depth PNG with a
-header) is refused. Every problem raises :class:`ImageEncodingError` with a message that says
-what is wrong; the node logs it once per kind and skips the frame.
+swapped to BGR, alpha is dropped; a 16-bit colour PNG stays colour (one min/max or shift
+for all channels); a ``bayer_*`` original encoding (the raw mosaic compressed as one grey
+channel) is demosaicked (:data:`BAYER_CODES`, 8 or 16 bit). ``compressedDepth`` (a different
+transport: depth PNG with a header) is refused. Every problem raises :class:`ImageEncodingError`
+with a message that says what is wrong; the node logs it once per kind and skips the frame.
 """
 
 from __future__ import annotations
@@ -85,10 +87,15 @@ def compressed_to_bgr(fmt: str, data: Any, mono16_scaling: str = "minmax") -> np
         raise ImageEncodingError(
             f"cv2.imdecode cannot decode the {magic} data ({buf.size} B, format {fmt!r}): "
             "corrupt or truncated")
+    bayer = _original.lower() if _original.lower().startswith("bayer_") else ""
+    if bayer:
+        return _demosaic(img, bayer, fmt, mono16_scaling)
     if img.dtype == np.uint16:
-        if img.ndim == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else
-                               cv2.COLOR_BGR2GRAY)
+        if img.ndim == 3:  # 16-bit colour PNG: keep the colour (one scale for all channels)
+            img = img[:, :, :3]
+            if packed.lower().startswith("rgb"):
+                img = img[:, :, ::-1]
+            return np.ascontiguousarray(_scale16(img, mono16_scaling))
         return cv2.cvtColor(_scale16(img, mono16_scaling), cv2.COLOR_GRAY2BGR)
     if img.dtype != np.uint8:
         raise ImageEncodingError(f"decoded {magic} image has unsupported depth {img.dtype}")
@@ -101,6 +108,31 @@ def compressed_to_bgr(fmt: str, data: Any, mono16_scaling: str = "minmax") -> np
     if packed.lower().startswith("rgb"):
         img = img[:, :, ::-1]
     return np.ascontiguousarray(img)
+
+
+# ROS bayer pattern -> OpenCV code (OpenCV names the pattern by its second row: cv_bridge's table)
+BAYER_CODES = {"rggb": cv2.COLOR_BayerBG2BGR, "bggr": cv2.COLOR_BayerRG2BGR,
+               "gbrg": cv2.COLOR_BayerGR2BGR, "grbg": cv2.COLOR_BayerGB2BGR}
+
+
+def _demosaic(img: np.ndarray, bayer: str, fmt: str, mono16_scaling: str) -> np.ndarray:
+    """A compressed ``bayer_<pattern>8/16`` stream is the raw mosaic as a one-channel JPEG/PNG:
+    demosaic it (a JPEG mosaic is lossy: colours bleed, but the face is there)."""
+    pattern = bayer[len("bayer_"):len("bayer_") + 4]
+    code = BAYER_CODES.get(pattern)
+    if code is None:
+        raise ImageEncodingError(f"compressed image format {fmt!r}: unknown bayer pattern "
+                                 f"{pattern!r} (rggb, bggr, gbrg, grbg)")
+    if img.ndim != 2:
+        raise ImageEncodingError(f"compressed image format {fmt!r} says bayer but the data has "
+                                 f"{img.shape[2]} channels (a mosaic has one)")
+    if img.shape[0] % 2 or img.shape[1] % 2:
+        raise ImageEncodingError(f"compressed bayer image {img.shape[1]}x{img.shape[0]} has an "
+                                 "odd size")
+    out = cv2.cvtColor(img, code)
+    if out.dtype == np.uint16:
+        out = _scale16(out, mono16_scaling)
+    return np.ascontiguousarray(out)
 
 
 def compressed_msg_to_bgr(msg: Any, mono16_scaling: str = "minmax") -> np.ndarray:
