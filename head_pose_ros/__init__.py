@@ -4,4 +4,4 @@ The core (geometry, model, training, synthetic data, estimator) imports no ROS m
 layer lives in ``head_pose_ros.ros`` and the generated messages in ``head_pose_ros.msg``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

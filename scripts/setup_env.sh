@@ -14,7 +14,9 @@
 #   5. builds the colcon workspace in <repo>/{build,install,log} with --symlink-install:
 #      the package at the repo root and the TEST-ONLY fixture test/fixtures/tf2_msgs (no tf2_msgs
 #      wheel exists; the fixture gets its own prefix install/tf2_msgs and is never part of the
-#      head_pose_ros install). colcon runs under `flock $HEAD_POSE_COLCON_LOCK`.
+#      head_pose_ros install), and the vendored ROS4HRI messages ../shared/vendor/hri_msgs when
+#      present (HEAD_POSE_HRI_MSGS overrides; own prefix install/hri_msgs). colcon runs under
+#      `flock $HEAD_POSE_COLCON_LOCK`.
 #
 # Usage:   bash scripts/setup_env.sh          then   source env.sh
 # Knobs:   HEAD_POSE_VENV=/path/venv     venv location (default <repo>/.venv)
@@ -365,6 +367,17 @@ if [ "$(readlink "$NPLINK" 2>/dev/null)" != "$NPINC" ]; then
 fi
 # Skip colcon when nothing it consumes changed: with --symlink-install only added/removed files,
 # msg/, CMakeLists.txt and package.xml need a rebuild (HEAD_POSE_FORCE_BUILD=1 forces one).
+# hri_msgs (ROS4HRI, REP-155): no PyPI wheel. Where the vendored copy exists (default
+# <repo>/../shared/vendor/hri_msgs, override HEAD_POSE_HRI_MSGS=/path, '' = none) it is built into
+# the workspace (about 60 s once); the node's ROS4HRI output and its tests need it. Without it the
+# node runs with one log line and the hri tests skip. On apt ROS it comes from rosdep (hri_msgs).
+HRI_MSGS="${HEAD_POSE_HRI_MSGS-$REPO/../shared/vendor/hri_msgs}"
+if [ -n "$HRI_MSGS" ] && [ -f "$HRI_MSGS/package.xml" ]; then
+  HRI_MSGS="$(cd "$HRI_MSGS" && pwd)"
+else
+  [ -n "$HRI_MSGS" ] && log "no hri_msgs at $HRI_MSGS: ROS4HRI output off, its tests skip"
+  HRI_MSGS=""
+fi
 BUILD_STAMP="$REPO/build/.head_pose_inputs.sha256"
 BUILD_FP="$(
   cd "$REPO"
@@ -372,6 +385,9 @@ BUILD_FP="$(
       test/fixtures/tf2_msgs -name __pycache__ -prune -o ! -name '*.pyc' -print 2>/dev/null || true; } | LC_ALL=C sort
   cat CMakeLists.txt package.xml msg/*.msg test/fixtures/tf2_msgs/CMakeLists.txt \
     test/fixtures/tf2_msgs/package.xml test/fixtures/tf2_msgs/msg/*.msg
+  if [ -n "$HRI_MSGS" ]; then
+    echo "hri_msgs $HRI_MSGS"; cat "$HRI_MSGS/CMakeLists.txt" "$HRI_MSGS/package.xml" "$HRI_MSGS"/msg/*.msg
+  fi
   echo "$HASH $VENV $NPLINK"
 )"
 BUILD_FP="$(printf '%s' "$BUILD_FP" | sha256sum | cut -d' ' -f1)"
@@ -391,7 +407,7 @@ else
     # explicit paths: never crawl (the venv holds share/*/package.xml files)
     flock "$LOCK" colcon --log-base "$REPO/log" build --symlink-install \
       --build-base "$REPO/build" --install-base "$REPO/install" \
-      --paths "$REPO" "$REPO/test/fixtures/tf2_msgs" \
+      --paths "$REPO" "$REPO/test/fixtures/tf2_msgs" ${HRI_MSGS:+"$HRI_MSGS"} \
       --cmake-args -DBUILD_TESTING=OFF "-DPython3_NumPy_INCLUDE_DIR=$NPLINK" \
       --event-handlers console_direct- console_cohesion- console_start_end- status- \
         summary+ desktop_notification- \

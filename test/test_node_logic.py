@@ -99,7 +99,8 @@ def test_no_imports_on_the_per_frame_path():
     tree = ast.parse(node_src)
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "HeadPoseNode")
     per_frame = {"_on_image", "_on_info", "_pair_info", "_work", "_decode", "_process",
-                 "_primary", "_publish", "_publish_debug", "stats", "_publish_diagnostics"}
+                 "_primary", "_publish", "_publish_debug", "stats", "_publish_diagnostics",
+                 "_publish_attention"}
     seen = set()
     for fn in cls.body:
         if isinstance(fn, ast.FunctionDef) and fn.name in per_frame:
@@ -107,7 +108,17 @@ def test_no_imports_on_the_per_frame_path():
             inner = [n for n in ast.walk(fn) if isinstance(n, ast.Import | ast.ImportFrom)]
             assert not inner, f"{fn.name} imports {[ast.unparse(n) for n in inner]}"
     assert seen == per_frame
-    core = ("pipeline", "tracking", "frames", "detection", "estimator", "geometry", "covariance")
+    # issue 17: the ROS4HRI / attention per-frame code imports nothing per frame either
+    for mod, cls_name, fns in [("hri.py", "HriFacePublisher", {"publish", "_image", "_square"}),
+                               ("attention_out.py", "AttentionOutput",
+                                {"compute", "_lookup", "target_in_camera"})]:
+        tree = ast.parse((Path(runtime.__file__).parent / mod).read_text())
+        c = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+        for fn in c.body:
+            if isinstance(fn, ast.FunctionDef) and fn.name in fns:
+                assert not [n for n in ast.walk(fn) if isinstance(n, ast.Import | ast.ImportFrom)]
+    core = ("pipeline", "tracking", "frames", "detection", "estimator", "geometry", "covariance",
+            "attention", "engagement", "hri_faces", "attention_calib")
     for name in core:
         src = inspect.getsource(__import__(f"head_pose_ros.{name}", fromlist=["x"]))
         assert "rclpy" not in src and "_msgs.msg" not in src, name

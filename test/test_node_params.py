@@ -145,9 +145,10 @@ def test_rviz_config_shows_everything():
     assert vm["Global Options"]["Fixed Frame"] == "head_pose_demo_optical_frame"  # demo frame_id
     shown = {(d["Class"], d.get("Topic", {}).get("Value")) for d in vm["Displays"]}
     assert ("rviz_default_plugins/TF", None) in shown
-    assert ("rviz_default_plugins/MarkerArray", "/markers") in shown
-    assert ("rviz_default_plugins/PoseWithCovariance", "/head_pose") in shown
-    assert ("rviz_default_plugins/Image", "/debug_image") in shown
+    # relative names (issue 17): rviz2 runs in the node's namespace (launch namespace:=)
+    assert ("rviz_default_plugins/MarkerArray", "markers") in shown
+    assert ("rviz_default_plugins/PoseWithCovariance", "head_pose") in shown
+    assert ("rviz_default_plugins/Image", "debug_image") in shown
     import inspect
 
     from head_pose_ros.ros import demo

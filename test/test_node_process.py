@@ -368,10 +368,15 @@ def test_outputs_stamps_frames_tf_and_marker_lifecycle(random_weights, renderer,
             cov = np.array(p.pose.covariance).reshape(6, 6)
             assert np.allclose(cov, cov.T) and np.linalg.eigvalsh(cov).min() > 0
 
-        # -- TF: face_<id>, gaze_<id> children of the camera frame, image stamps
+        # -- TF: face_<id>, gaze_<id> children of the camera frame, image stamps; <id> is the
+        # REP-155 face id of HeadPose.face_id (issue 17: one id everywhere)
+        fids = {hp.face_id for m in with_face for hp in m.heads}
+        assert len(fids) == 1, fids
+        fid = fids.pop()
+        assert fid.endswith(str(pid)) and fid[0].isalpha()
         tfs = [t for m in h.msgs("tf") for t in m.transforms]
         children = {t.child_frame_id for t in tfs}
-        assert {f"face_{pid}", f"gaze_{pid}"} <= children
+        assert {f"face_{fid}", f"gaze_{fid}"} <= children
         for t in tfs:
             assert t.header.frame_id == FRAME and _sec(t.header.stamp) in set(sent_face)
             q = t.transform.rotation
@@ -379,7 +384,7 @@ def test_outputs_stamps_frames_tf_and_marker_lifecycle(random_weights, renderer,
         # -- one convention (issue 13 item 6): head_pose, heads[].pose and the face_<id> TF of a
         # frame are the same pose (REP-155 face frame), and gaze_direction is its x axis
         by_stamp = {_sec(m.header.stamp): m for m in heads}
-        tf_face = {_sec(t.header.stamp): t for t in tfs if t.child_frame_id == f"face_{pid}"}
+        tf_face = {_sec(t.header.stamp): t for t in tfs if t.child_frame_id == f"face_{fid}"}
         assert len(tf_face) >= 8
         for p in poses:
             st = _sec(p.header.stamp)
@@ -700,8 +705,8 @@ def test_missing_or_slow_camera_info_costs_no_wait_per_frame(random_weights, ren
 
 
 def test_frame_prefix_keeps_two_nodes_apart(random_weights, renderer, ros_env, ros_context):
-    """Issue 13 item 6: two nodes (one per camera) both call their first person 1; with a
-    frame_prefix each their TF frames do not collide on /tf."""
+    """Issue 13 item 6: two nodes (one per camera), each with a frame_prefix: their TF frames
+    do not collide on /tf; issue 17: their face ids differ too (per-node id prefixes)."""
     nodes = [NodeProcess(["-p", f"weights:={random_weights}", "-p", "detector:=cascade",
                           "-p", "tracker_min_hits:=1", "-p", f"frame_prefix:={cam}/",
                           "-r", f"__ns:=/{cam}"], ros_env) for cam in ("left", "right")]
@@ -732,9 +737,16 @@ def test_frame_prefix_keeps_two_nodes_apart(random_weights, renderer, ros_env, r
             return {(t.header.frame_id, t.child_frame_id) for m in h.msgs("tf")
                     for t in m.transforms}
 
-        want = {("left_optical_frame", "left/face_1"), ("left_optical_frame", "left/gaze_1"),
-                ("right_optical_frame", "right/face_1"), ("right_optical_frame", "right/gaze_1")}
-        assert h.wait_for(lambda: want <= children(), 20.0), (children(), nodes[0].log)
+        import re
+
+        def ids(cam):  # the face ids of cam's TF frames (issue 17: per-node unique ids)
+            got = {(k, m.group(1)) for f, c in children() if f == f"{cam}_optical_frame"
+                   for k in ("face", "gaze") if (m := re.fullmatch(rf"{cam}/{k}_(\w+)", c))}
+            return {i for k, i in got if ("face", i) in got and ("gaze", i) in got}
+
+        assert h.wait_for(lambda: ids("left") and ids("right"), 20.0), (children(),
+                                                                         nodes[0].log)
+        assert not ids("left") & ids("right")  # two nodes never hand out the same id
         assert not any(c.startswith("face_") for _, c in children())
     finally:
         h.close()

@@ -46,6 +46,7 @@ ROS_PACKAGES = {
     "std_msgs": "ros2/common_interfaces",
     "visualization_msgs": "ros2/common_interfaces",
     "tf2_msgs": "ros2/geometry2",
+    "hri_msgs": "ros4hri/hri_msgs",  # rosdep key hri_msgs: apt on Humble (2.1.0), Jazzy (2.3.2)
     "launch": "ros2/launch",
     "launch_ros": "ros2/launch_ros",
     "rclpy": "ros2/rclpy",
@@ -69,6 +70,7 @@ MODULE_TO_DEP = {
     "std_msgs": "std_msgs",
     "visualization_msgs": "visualization_msgs",
     "tf2_msgs": "tf2_msgs",
+    "hri_msgs": "hri_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
     "builtin_interfaces": "builtin_interfaces",
     "rcl_interfaces": "rclpy",  # rclpy depends on it

@@ -258,12 +258,19 @@ def test_tf_message_type_description_file() -> None:
 # The interface of the package's messages. A change of msg/ changes these hashes: bump the package
 # version, say so in the changelog/README (recorded bags and other nodes depend on it), then
 # update the constants here.
+# 0.2.0 (issue 17): HeadPose.face_id, attention, attention_angle; FaceAttention(Array).
 MESSAGE_TYPE_HASHES = {
     "head_pose_ros/msg/HeadPose": (
-        "RIHS01_cb1212ad39a1894131726a8db057c7a25d562339f25882dd93d67dfe0f33998b"
+        "RIHS01_837f8ab661733bdcf84805e0beda8e5cdd534147fa3a3f46ce04a9676115b54a"
     ),
     "head_pose_ros/msg/HeadPoseArray": (
-        "RIHS01_5a92994cfac22b03cdd147c6f12d5f82f64f87637d2e51fed4fc44e5b2647ca4"
+        "RIHS01_1db04c4e03f7d827c3657c4b2a21173d478cd0bfdf02549615bcd360ba74c169"
+    ),
+    "head_pose_ros/msg/FaceAttention": (
+        "RIHS01_15753f8f2a471bb4b27a4a9e258ee2c8b0077086c4f7496488bb4457d91ba596"
+    ),
+    "head_pose_ros/msg/FaceAttentionArray": (
+        "RIHS01_95b92977501b0bf99b55c97c4e6f83d828950b158e02117be90bf2ab6eb81b79"
     ),
 }
 

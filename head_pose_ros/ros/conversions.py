@@ -62,15 +62,22 @@ def transform_msg(header: Any, child: str, rot: np.ndarray, trans: np.ndarray
 def head_pose_msg(msg_type: type, *, person_id: int, frames_seen: int, rot: np.ndarray,
                   trans: np.ndarray, cov: np.ndarray, box: np.ndarray, score: float,
                   landmarks68: np.ndarray | None, vertices: np.ndarray | None,
-                  topology_name: str, face_width: float, face_area: float) -> Any:
+                  topology_name: str, face_width: float, face_area: float,
+                  face_id: str = "", attention: float = float("nan"),
+                  attention_angle: float = float("nan")) -> Any:
     """Fill a ``head_pose_ros/msg/HeadPose`` (type passed in: generated at build time).
 
     ``rot``, ``trans``, ``cov``: the REP-155 face-frame pose (x out of the face) in the camera
     frame and its covariance; ``vertices``: the dense mesh in that face frame
     (:func:`head_pose_ros.frames.head_to_face_points`). The gaze direction is the face frame's
-    x axis."""
+    x axis. ``face_id``: the REP-155 id (TF ``face_<face_id>``); ``attention`` /
+    ``attention_angle``: :mod:`head_pose_ros.attention` (NaN = no target)."""
     m = msg_type()
     m.id = int(person_id)
+    if hasattr(m, "face_id"):
+        m.face_id = str(face_id)
+        m.attention = float(attention)
+        m.attention_angle = float(attention_angle)
     m.frames_seen = int(frames_seen)
     m.pose = pose_with_covariance_msg(rot, trans, cov)
     g = np.asarray(rot, np.float64)[:, 0]

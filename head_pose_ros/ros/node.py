@@ -8,7 +8,14 @@ Topics (all remappable; every output carries the input image's stamp and frame_i
   ``heads`` (head_pose_ros/HeadPoseArray, everyone; an empty array when nobody is seen),
   ``/tf`` (``<frame_prefix>face_<id>``, ``<frame_prefix>gaze_<id>``, REP-155, children of the
   camera frame), ``markers`` (visualization_msgs/MarkerArray), ``debug_image`` (optional),
-  ``/diagnostics``.
+  ``/diagnostics``;
+- ROS4HRI (REP-155, :mod:`head_pose_ros.ros.hri`, where hri_msgs imports): ``/humans/faces/tracked``
+  and per face ``/humans/faces/<id>/{roi,cropped,aligned,landmarks}``, RELIABLE;
+- ``attention`` (head_pose_ros/FaceAttentionArray): per face, P(head directed at the target)
+  over the pose covariance, the angle to it, and optionally the ROS4HRI engagement.
+
+One id per face everywhere: ``<hri_face_id_prefix><track number>`` (:class:`FaceIds`) names the
+``/humans/faces/<id>`` topics, ``/tracked``, the TF frames and ``HeadPose.face_id``.
 
 One orientation convention for every published pose: ``head_pose``, ``HeadPose.pose`` and the TF
 frame ``face_<id>`` are the same pose, the REP-155 face frame (x out of the face, y to the
@@ -30,6 +37,7 @@ bad input is logged once per kind of problem and skipped (counted in /diagnostic
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import time
@@ -41,6 +49,7 @@ import rclpy
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
@@ -48,10 +57,12 @@ from visualization_msgs.msg import MarkerArray
 from head_pose_ros.backends import describe_backend
 from head_pose_ros.detection import resolve_detector
 from head_pose_ros.frames import face_covariance, face_origin, head_to_face_points, rep155_frames
+from head_pose_ros.hri_faces import FaceIds, landmark_visibility
 from head_pose_ros.image_encoding import ImageEncodingError, bgr_to_image_fields, image_msg_to_bgr
-from head_pose_ros.msg import HeadPose, HeadPoseArray
+from head_pose_ros.msg import FaceAttention, FaceAttentionArray, HeadPose, HeadPoseArray
 from head_pose_ros.overlay import draw_people
 from head_pose_ros.pipeline import HeadPosePipeline, PipelineConfig, TrackedHead
+from head_pose_ros.ros.attention_out import AttentionOutput
 from head_pose_ros.ros.camera import (
     CameraInfoError,
     CameraInfoPairer,
@@ -60,6 +71,7 @@ from head_pose_ros.ros.camera import (
 )
 from head_pose_ros.ros.compressed import compressed_msg_to_bgr, compressed_topic
 from head_pose_ros.ros.conversions import head_pose_msg, pose_with_covariance_msg, transform_msg
+from head_pose_ros.ros.hri import FaceOutput, HriFacePublisher, load_hri_msgs
 from head_pose_ros.ros.markers import delete_markers, person_markers
 from head_pose_ros.ros.params import NodeConfig, ParameterError, load_config
 from head_pose_ros.ros.runtime import (
@@ -73,6 +85,7 @@ from head_pose_ros.ros.runtime import (
     select_primary,
 )
 from head_pose_ros.ros.tf import TFBroadcaster
+from head_pose_ros.ros.tf_buffer import TFBuffer
 
 try:  # optional: the node runs without /diagnostics when diagnostic_msgs is missing
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -133,6 +146,25 @@ class HeadPoseNode:
         self.pub_debug = (node.create_publisher(Image, "debug_image", qos_profile_sensor_data)
                           if cfg.publish_debug_image else None)
         self.tf = TFBroadcaster(node) if cfg.publish_tf and cfg.tracking else None
+        self.face_ids = FaceIds(cfg.hri_face_id_prefix)
+        self.hri = None
+        if cfg.publish_hri:
+            hri, why = load_hri_msgs()
+            if hri is None:
+                self.log.warning(why)
+            elif not cfg.tracking:
+                self.log.warning("publish_hri needs tracking (REP-155 ids are track ids): the "
+                                 "ROS4HRI topics are off because tracking is false")
+            else:
+                self.hri = HriFacePublisher(
+                    node, hri, cfg.hri_namespace, (cfg.hri_image_width, cfg.hri_image_height),
+                    engagement=cfg.publish_engagement)
+        need_tf = bool(cfg.attention_target_frame or (cfg.publish_engagement
+                                                      and cfg.engagement_reference_frame))
+        self.tf_buffer = TFBuffer(node) if need_tf else None
+        self.attention = AttentionOutput(cfg, self.tf_buffer, self.log.warning)
+        self.pub_attention = (node.create_publisher(FaceAttentionArray, "attention", 10)
+                              if cfg.publish_attention else None)
         self._diag_pub = None
         if cfg.diagnostics_period > 0:
             if DiagnosticArray is None:
@@ -144,15 +176,23 @@ class HeadPoseNode:
         # lives below it, and 'auto' rectification looks at its name
         self.image_topic = _resolve_topic(node, "image", Image)
         self.compressed = cfg.image_transport == "compressed"
+        # SensorDataQoS (best effort) by default, which also receives a RELIABLE camera; the
+        # standard parameters qos_overrides.<topic>.subscription.{reliability,depth,history,
+        # durability} override it (e.g. reliable, to get every frame from a reliable driver)
+        # (rclpy writes the overrides INTO the profile it is given: each gets its own copy, never
+        # the shared qos_profile_sensor_data)
+        qos_opts = QoSOverridingOptions.with_default_policies()
         if self.compressed:
             self.sub_image = node.create_subscription(
                 CompressedImage, compressed_topic(self.image_topic), self._on_image,
-                qos_profile_sensor_data)
+                copy.copy(qos_profile_sensor_data), qos_overriding_options=qos_opts)
         else:
             self.sub_image = node.create_subscription(Image, "image", self._on_image,
-                                                      qos_profile_sensor_data)
+                                                      copy.copy(qos_profile_sensor_data),
+                                                      qos_overriding_options=qos_opts)
         self.sub_info = node.create_subscription(CameraInfo, "camera_info", self._on_info,
-                                                 qos_profile_sensor_data)
+                                                 copy.copy(qos_profile_sensor_data),
+                                                 qos_overriding_options=qos_opts)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="head_pose_worker", daemon=True)
         self._worker.start()
@@ -162,6 +202,8 @@ class HeadPoseNode:
             f"camera_info '{self.sub_info.topic_name}', detector {type(detector).__name__}, "
             f"device {getattr(estimator, 'device', cfg.device)}"
             + (f", TF frames '{cfg.frame_prefix}face_<id>'" if self.tf is not None else "")
+            + f", face ids '{self.face_ids.prefix}<n>'"
+            + (f", ROS4HRI on '{self.hri.ns}'" if self.hri is not None else "")
         )
 
     # ------------------------------------------------------------------ construction
@@ -192,6 +234,8 @@ class HeadPoseNode:
         self._mailbox.close()
         if self._worker.is_alive():
             self._worker.join(timeout=5.0)
+        if self.hri is not None:
+            self.hri.close()
 
     # ------------------------------------------------------------------ logging helpers
     def _once_log(self, key: str, level: str, text: str) -> None:
@@ -309,8 +353,15 @@ class HeadPoseNode:
         arr = HeadPoseArray()
         arr.header = header
         out = {id(p): published_person(p, lm_ids) for p in people}
+        fids = {id(p): self.face_ids(p.person_id) for p in people}
+        lost = [self.face_ids(pid) for pid in removed]
+        target, att = self.attention.compute(
+            header.frame_id, stamp_to_sec(header.stamp), [(fids[id(p)], out[id(p)])
+                                                          for p in people], lost)
+        att_of = {id(p): a for p, a in zip(people, att, strict=True)}
         for p in people:
             pub = out[id(p)]
+            a = att_of[id(p)]
             vh = np.asarray(p.est.vertices_head, np.float64)
             width = float(np.linalg.norm(vh[lm_ids[0]] - vh[lm_ids[16]])) if lm_ids is not None \
                 else float("nan")
@@ -320,7 +371,9 @@ class HeadPoseNode:
                 rot=pub.rot, trans=pub.trans, cov=pub.cov, box=p.est.box, score=p.est.score,
                 landmarks68=p.est.landmarks68,
                 vertices=pub.vertices_face if cfg.publish_dense_landmarks else None,
-                topology_name=getattr(topo, "name", ""), face_width=width, face_area=area))
+                topology_name=getattr(topo, "name", ""), face_width=width, face_area=area,
+                face_id=fids[id(p)], attention=a.probability if a else float("nan"),
+                attention_angle=a.angle if a else float("nan")))
         self.pub_heads.publish(arr)
         primary = self._primary(people)
         if primary is not None:
@@ -333,11 +386,29 @@ class HeadPoseNode:
             tfs = []
             for p in people:
                 pub = out[id(p)]
-                tfs.append(transform_msg(header, f"{cfg.frame_prefix}face_{p.person_id}",
-                                         pub.rot, pub.trans))
-                tfs.append(transform_msg(header, f"{cfg.frame_prefix}gaze_{p.person_id}",
-                                         *pub.gaze))
+                fid = fids[id(p)]
+                tfs.append(transform_msg(header, f"{cfg.frame_prefix}face_{fid}", pub.rot,
+                                         pub.trans))
+                tfs.append(transform_msg(header, f"{cfg.frame_prefix}gaze_{fid}", *pub.gaze))
             self.tf.send(tfs)
+        if self.pub_attention is not None:
+            self._publish_attention(header, target, people, fids, att_of)
+        if self.hri is not None:
+            faces = []
+            for p in people:
+                if p.person_id == 0:
+                    continue
+                pub = out[id(p)]
+                vcam = None
+                if tri is not None and lm_ids is not None:
+                    vcam = np.asarray(p.est.vertices_head, np.float64) @ p.rot.T + p.trans
+                conf = landmark_visibility(vcam, tri, lm_ids, pub.rot[:, 0], pub.trans)
+                a = att_of[id(p)]
+                faces.append(FaceOutput(fids[id(p)], np.asarray(p.est.box), float(p.est.score),
+                                        p.est.landmarks68, conf,
+                                        a.engagement_level if a and cfg.publish_engagement
+                                        else None))
+            self.hri.publish(header, image, faces, lost)
         # the markers (about 8 ms per person for the mesh) and the debug image are only built
         # while someone subscribes; the DELETEs of lost people are always sent
         if self.pub_markers is not None:
@@ -358,6 +429,23 @@ class HeadPoseNode:
         if self.pub_debug is not None and self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(header, image, intr, people)
 
+    def _publish_attention(self, header, target, people, fids, att_of) -> None:
+        m = FaceAttentionArray()
+        m.header = header
+        m.target_frame = self.cfg.attention_target_frame
+        m.cone = float(self.attention.cone)
+        if target is not None:
+            m.target.x, m.target.y, m.target.z = (float(v) for v in target)
+        for p in people:
+            a = att_of[id(p)]
+            if a is None or p.person_id == 0:
+                continue
+            m.faces.append(FaceAttention(
+                face_id=fids[id(p)], id=int(p.person_id), probability=a.probability,
+                angle=a.angle, angle_std=a.angle_std, distance=a.distance,
+                engagement=a.engagement, engagement_level=int(a.engagement_level)))
+        self.pub_attention.publish(m)
+
     def _publish_debug(self, header, image, intr, people) -> None:
         img = draw_people(image, people, intr.K, intr.dist, self._lm_ids)
         f = bgr_to_image_fields(img, "bgr8")
@@ -377,7 +465,8 @@ class HeadPoseNode:
     def _publish_diagnostics(self) -> None:
         s = self.stats()
         st = DiagnosticStatus()
-        st.name = f"{self.node.get_name()}: head pose pipeline"
+        # the fully qualified name: two nodes (two cameras) never share a diagnostics name
+        st.name = f"{self.node.get_fully_qualified_name()}: head pose pipeline"
         st.hardware_id = (f"{getattr(self.estimator, 'device', self.cfg.device)} "
                           f"({getattr(self.estimator, 'backend', 'torch')})")
         level, st.message = self.stats_window.level(s)

@@ -147,8 +147,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_tf", True, "Broadcast face_<id> and gaze_<id> (REP-155) on /tf."),
     ParamSpec("frame_prefix", "",
               "Prefix of the TF frames of the people: '<frame_prefix>face_<id>' and "
-              "'<frame_prefix>gaze_<id>'. Give every node that shares /tf its own (e.g. "
-              "'left_cam/'): ids count from 1 in each node."),
+              "'<frame_prefix>gaze_<id>', <id> = the REP-155 face id (unique per node, see "
+              "hri_face_id_prefix). Keep it empty for ROS4HRI consumers: they look up "
+              "gaze_<id> without a prefix."),
     ParamSpec("publish_markers", True, "Publish the MarkerArray on 'markers'."),
     ParamSpec("publish_debug_image", False,
               "Publish 'debug_image' (boxes, landmarks, axes drawn on the input)."),
@@ -158,6 +159,56 @@ PARAMS: tuple[ParamSpec, ...] = (
               "deleted explicitly.", lo=0.0, hi=60.0),
     ParamSpec("diagnostics_period", 1.0, "Period of /diagnostics (s); 0 = off.",
               lo=0.0, hi=60.0),
+    # --- ROS4HRI (REP-155) and attention
+    ParamSpec("publish_hri", True,
+              "Publish the ROS4HRI face topics (<hri_namespace>/tracked, <hri_namespace>/<id>/"
+              "roi, cropped, aligned, landmarks) when hri_msgs is installed (else one log line). "
+              "Needs tracking."),
+    ParamSpec("hri_namespace", "/humans/faces",
+              "Namespace of the ROS4HRI face topics (REP-155: /humans/faces)."),
+    ParamSpec("hri_face_id_prefix", "",
+              "Prefix of the REP-155 face ids '<prefix><track number>' (also the TF frames "
+              "face_<id> / gaze_<id> and HeadPose.face_id). Empty = 5 random letters drawn at "
+              "start, so two nodes never share an id; else letters, digits, '_', starting with "
+              "a letter."),
+    ParamSpec("hri_image_width", 128, "Width of the cropped / aligned face images (px).",
+              lo=16, hi=1024),
+    ParamSpec("hri_image_height", 128, "Height of the cropped / aligned face images (px).",
+              lo=16, hi=1024),
+    ParamSpec("publish_attention", True,
+              "Publish 'attention' (head_pose_ros/FaceAttentionArray): per face, the "
+              "probability that the head is directed at the target, and the angle to it "
+              "(also in HeadPose.attention / attention_angle)."),
+    ParamSpec("attention_target_frame", "",
+              "TF frame of the attention target (e.g. the robot's face); empty = the camera's "
+              "optical frame. Looked up on /tf and /tf_static (latest transforms)."),
+    ParamSpec("attention_target_x", 0.0, "Target point x (m) in attention_target_frame.",
+              lo=-1e3, hi=1e3),
+    ParamSpec("attention_target_y", 0.0, "Target point y (m) in attention_target_frame.",
+              lo=-1e3, hi=1e3),
+    ParamSpec("attention_target_z", 0.0, "Target point z (m) in attention_target_frame.",
+              lo=-1e3, hi=1e3),
+    ParamSpec("attention_cone_deg", 15.0,
+              "Half-angle (deg) of the cone around the head direction within which the target "
+              "counts as looked at.", lo=0.5, hi=90.0),
+    ParamSpec("attention_cov_scale", 0.0,
+              "Scale of the pose standard deviations in the attention integral; 0 = the "
+              "calibrated default of head_pose_ros.attention (docs/HRI.md).", lo=0.0, hi=100.0),
+    ParamSpec("publish_engagement", False,
+              "Compute the ROS4HRI visual social engagement (mutual gaze x distance, as "
+              "hri_engagement) per face with its hysteresis states: FaceAttention.engagement / "
+              "engagement_level and <hri_namespace>/<id>/engagement_status."),
+    ParamSpec("engagement_reference_frame", "",
+              "Robot reference frame of the engagement, x forward (e.g. sellion_link); empty = "
+              "the camera, with x along its optical axis."),
+    ParamSpec("engagement_fov_deg", 60.0, "Engagement field of view (deg, used as tan(fov)).",
+              lo=1.0, hi=89.0),
+    ParamSpec("engagement_max_distance", 4.0, "Engagement max distance (m).", lo=0.1, hi=100.0),
+    ParamSpec("engagement_threshold", 0.5, "Score above which a sample counts as engaged.",
+              lo=0.0, hi=1.0),
+    ParamSpec("engagement_window", 10.0, "Engagement history window (s).", lo=0.1, hi=600.0),
+    ParamSpec("engagement_rate", 10.0, "Engagement history sampling rate (Hz).",
+              lo=0.1, hi=100.0),
 )
 
 
@@ -203,6 +254,25 @@ class NodeConfig:
     publish_dense_landmarks: bool
     marker_lifetime: float
     diagnostics_period: float
+    publish_hri: bool
+    hri_namespace: str
+    hri_face_id_prefix: str
+    hri_image_width: int
+    hri_image_height: int
+    publish_attention: bool
+    attention_target_frame: str
+    attention_target_x: float
+    attention_target_y: float
+    attention_target_z: float
+    attention_cone_deg: float
+    attention_cov_scale: float
+    publish_engagement: bool
+    engagement_reference_frame: str
+    engagement_fov_deg: float
+    engagement_max_distance: float
+    engagement_threshold: float
+    engagement_window: float
+    engagement_rate: float
 
     @classmethod
     def defaults(cls) -> NodeConfig:
@@ -268,6 +338,13 @@ def validate(values: dict[str, Any]) -> NodeConfig:
         if fp and not re.fullmatch(r"[^/\s]\S*", fp):
             problems.append(f"'frame_prefix' = {fp!r} must be empty or a TF frame name prefix "
                             "(no spaces, no leading '/': tf2 refuses those)")
+        pre = out["hri_face_id_prefix"]
+        if pre and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", pre):
+            problems.append(f"'hri_face_id_prefix' = {pre!r} must be empty or start with a letter "
+                            "and contain only letters, digits and '_' (REP-155 ids)")
+        ns = out["hri_namespace"]
+        if not re.fullmatch(r"/?[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*", ns):
+            problems.append(f"'hri_namespace' = {ns!r} is not a topic namespace")
     if problems:
         raise ParameterError("invalid parameters:\n  - " + "\n  - ".join(problems))
     cfg = NodeConfig(**out)
