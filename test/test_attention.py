@@ -230,3 +230,38 @@ def test_rviz_config_uses_relative_topics():
               if isinstance(d.get("Topic"), dict)]
     assert {"markers", "head_pose", "debug_image"} <= set(topics)
     assert not [t for t in topics if t.startswith("/")]
+
+
+def test_frontalizer_renders_the_face_from_the_front(topology):
+    """REP-155 frontalized from the dense face: the template rendered at yaw 0 and 35 deg gives
+    nearly the same frontal image (the hidden cheek mirrored), far from a plain crop."""
+    from head_pose_ros.hri_faces import Frontalizer
+    from head_pose_ros.ros.demo import TemplateFaceRenderer
+
+    ren = TemplateFaceRenderer(topology)
+    K = np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]])
+    fz = Frontalizer(topology.vertices, topology.triangles, (96, 112))
+    assert fz.mask.shape == (112, 96) and 0.5 < fz.mask.mean() < 0.95
+    outs, imgs = [], []
+    t = np.array([0.05, -0.02, 0.6])
+    for yaw in (0.0, 35.0):
+        r = Rotation.from_euler("y", yaw, degrees=True).as_matrix()
+        imgs.append(ren.render([(r, t)], K, (640, 480)))
+        out = fz.render(imgs[-1], K, None, topology.vertices @ r.T + t, r @ np.array([0, 0, -1.0]))
+        assert out.shape == (112, 96, 3) and out.dtype == np.uint8
+        outs.append(out.astype(float))
+    face = fz.mask
+    assert (outs[0][face] > 0).mean() > 0.95 and (outs[0][~face] == 0).all()
+
+    def pupils(im):  # centroids of the pupil pixels (not the brows), left and right half
+        dark = face & (im[..., 2] < 35) & (im.max(axis=2) < 60) & (im.max(axis=2) > 0)
+        dark[:25] = dark[65:] = False  # pupils (40, 30, 20) BGR, in the eye band only
+        dark[:, :12] = dark[:, 84:] = False
+        ys, xs = np.nonzero(dark)
+        return np.array([[xs[m].mean(), ys[m].mean()] for m in (xs < 48, xs >= 48)])
+
+    # the eyes land where the frontal template has them, whatever the pose (within 2 px);
+    # sampling the turned image with the frontal mesh (pose ignored) misplaces them
+    wrong = fz.render(imgs[1], K, None, topology.vertices + t, np.array([0, 0, -1.0]))
+    assert np.abs(pupils(outs[1]) - pupils(outs[0])).max() < 2.0
+    assert np.abs(pupils(wrong.astype(float)) - pupils(outs[0])).max() > 4.0

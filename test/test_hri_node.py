@@ -227,6 +227,7 @@ def test_rep155_topics_ids_qos_lifecycle_attention_engagement(ctx):
                 topics = dict(con.node.get_topic_names_and_types())
                 for suffix, typ in [("roi", "NormalizedRegionOfInterest2D"),
                                     ("cropped", None), ("aligned", None),
+                                    ("frontalized", None),
                                     ("landmarks", "FacialLandmarks")]:
                     want = f"hri_msgs/msg/{typ}" if typ else "sensor_msgs/msg/Image"
                     assert want in topics.get(f"/humans/faces/{fid}/{suffix}", []), suffix
@@ -377,4 +378,45 @@ def test_without_hri_msgs_the_node_runs(ctx, monkeypatch):
         assert app.hri is None
         frame(app, 0, True)  # publishes everything else without error
     finally:
+        close_app(ctx, app)
+
+
+def test_dense_face_outputs_frontalized_and_landmark_confidence(ctx, topology):
+    """With a model mesh (the template as every estimate): the landmark confidences come from
+    the mesh (they differ per point; a turned face hides its far side) and `frontalized` is
+    rendered for a subscriber."""
+
+    class MeshEstimator(ScriptedEstimator):
+        def predict(self, *a, **k):
+            out = super().predict(*a, **k)
+            for e in out:
+                e.vertices_head = np.asarray(topology.vertices, np.float64)
+            return out
+
+    app = make_app(ctx, ns="/mesh", tracker_min_hits=1)
+    app.estimator = MeshEstimator(rot_fn=lambda c, f: Rotation.from_rotvec(
+        [0, math.radians(50), 0]).as_matrix())
+    app.pipeline.estimator = app.estimator
+    app.topology, app._lm_ids = topology, topology.landmarks68
+    from head_pose_ros.hri_faces import Frontalizer
+
+    app.hri.frontalizer = Frontalizer(topology.vertices, topology.triangles, (128, 128))
+    con = Consumer(ctx, "consumer3", images=("frontalized",))
+    try:
+        assert con.wait(lambda: app.hri.pub_tracked.get_subscription_count() > 0)
+        time.sleep(0.2)
+        for i in range(8):
+            frame(app, i, True)
+            time.sleep(0.05)
+        fid = app.face_ids(1)
+        assert con.wait(lambda: con.msgs(f"frontalized:{fid}") and con.msgs(f"landmarks:{fid}"))
+        f = con.msgs(f"frontalized:{fid}")[-1]
+        assert (f.width, f.height, f.encoding) == (128, 128, "bgr8")
+        px = np.frombuffer(bytes(f.data), np.uint8).reshape(128, 128, 3)
+        assert (px.max(axis=2) > 0).mean() > 0.3  # the face (the test image is grey 80)
+        c = np.array([p.c for p in con.msgs(f"landmarks:{fid}")[-1].landmarks])
+        assert c.std() > 0.1 and c.min() < 0.2 and c.max() > 0.9  # turned 50 deg: far side
+        assert app.hri.encoded["frontalized"] >= 1
+    finally:
+        con.close()
         close_app(ctx, app)

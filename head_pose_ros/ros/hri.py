@@ -10,7 +10,9 @@ consumers subscribe with; a best-effort publisher would not connect to them):
   lost: ``<ns>/<id>/roi`` (``NormalizedRegionOfInterest2D``, the face box in [0, 1] with the
   detection score as ``c``), ``<ns>/<id>/cropped`` and ``<ns>/<id>/aligned`` (bgr8,
   ``hri_image_width`` x ``hri_image_height``, default 128 x 128: centred, zero-padded; aligned =
-  rotated so that the eyes are level), ``<ns>/<id>/landmarks`` (``FacialLandmarks``: the 68
+  rotated so that the eyes are level), ``<ns>/<id>/frontalized`` (same size: the face seen from
+  the front, rendered from the dense 3D face, :class:`~head_pose_ros.hri_faces.Frontalizer`;
+  only with a model topology), ``<ns>/<id>/landmarks`` (``FacialLandmarks``: the 68
   points + right and left pupil, normalised, confidence = self-occlusion from the pose and the
   dense face), and with ``publish_engagement`` ``<ns>/<id>/engagement_status``
   (``EngagementLevel``).
@@ -29,7 +31,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from head_pose_ros.hri_faces import align_face, crop_face, landmarks70, normalized_roi
+from head_pose_ros.hri_faces import (
+    Frontalizer,
+    align_face,
+    crop_face,
+    landmarks70,
+    normalized_roi,
+)
 from head_pose_ros.image_encoding import bgr_to_image_fields
 
 __all__ = ["load_hri_msgs", "HriFacePublisher", "FaceOutput", "hri_qos"]
@@ -65,6 +73,8 @@ class FaceOutput:
     landmarks68: np.ndarray | None
     confidence68: np.ndarray
     engagement_level: int | None = None
+    vertices_cam: np.ndarray | None = None  # dense face, camera frame (frontalized)
+    gaze: np.ndarray | None = None  # face x axis, camera frame
 
 
 class _FacePubs:
@@ -75,21 +85,23 @@ class _FacePubs:
         self.roi = node.create_publisher(hri.NormalizedRegionOfInterest2D, f"{base}/roi", q)
         self.cropped = node.create_publisher(Image, f"{base}/cropped", q)
         self.aligned = node.create_publisher(Image, f"{base}/aligned", q)
+        self.frontalized = node.create_publisher(Image, f"{base}/frontalized", q)
         self.landmarks = node.create_publisher(hri.FacialLandmarks, f"{base}/landmarks", q)
         self.engagement = (node.create_publisher(hri.EngagementLevel,
                                                  f"{base}/engagement_status", q)
                            if engagement else None)
 
     def all(self) -> list[Any]:
-        return [p for p in (self.roi, self.cropped, self.aligned, self.landmarks,
-                            self.engagement) if p is not None]
+        return [p for p in (self.roi, self.cropped, self.aligned, self.frontalized,
+                            self.landmarks, self.engagement) if p is not None]
 
 
 class HriFacePublisher:
     """The ROS4HRI face topics of one node (see the module doc)."""
 
     def __init__(self, node: Any, hri: Any, namespace: str = "/humans/faces",
-                 size: tuple[int, int] = (128, 128), engagement: bool = False) -> None:
+                 size: tuple[int, int] = (128, 128), engagement: bool = False,
+                 topology: Any = None) -> None:
         from sensor_msgs.msg import Image
 
         self.node = node
@@ -101,6 +113,11 @@ class HriFacePublisher:
         self.pub_tracked = node.create_publisher(hri.IdsList, f"{self.ns}/tracked", hri_qos(10))
         self.faces: dict[str, _FacePubs] = {}
         self.encoded: Counter[str] = Counter()  # images encoded per kind (cropped, aligned)
+        self.frontalizer = None  # rasterised once (~0.1 s) when the model has a mesh
+        if getattr(topology, "vertices", None) is not None and \
+                getattr(topology, "triangles", None) is not None:
+            self.frontalizer = Frontalizer(topology.vertices, topology.triangles,
+                                           (self.width, self.height))
 
     def face_topics(self, fid: str) -> list[str]:
         return [p.topic_name for p in self.faces[fid].all()] if fid in self.faces else []
@@ -120,9 +137,10 @@ class HriFacePublisher:
         return cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
     def publish(self, header: Any, image: np.ndarray, faces: list[FaceOutput],
-                lost: list[str]) -> None:
+                lost: list[str], K: np.ndarray | None = None,  # noqa: N803
+                dist: np.ndarray | None = None) -> None:
         """One image: ``faces`` seen in it (confirmed tracks), ``lost`` ids whose tracks ended
-        (their publishers are destroyed)."""
+        (their publishers are destroyed); ``K``, ``dist``: the intrinsics (frontalized)."""
         hri = self.hri
         h, w = image.shape[:2]
         for fid in lost:
@@ -146,10 +164,14 @@ class HriFacePublisher:
             if pubs.cropped.get_subscription_count() > 0:
                 pubs.cropped.publish(self._image("cropped", header, self._square(
                     crop_face(image, f.box, side))))
+            if f.landmarks68 is not None and pubs.aligned.get_subscription_count() > 0:
+                pubs.aligned.publish(self._image("aligned", header, self._square(
+                    align_face(image, f.box, f.landmarks68, side))))
+            if (self.frontalizer is not None and f.vertices_cam is not None and K is not None
+                    and pubs.frontalized.get_subscription_count() > 0):
+                front = self.frontalizer.render(image, K, dist, f.vertices_cam, f.gaze)
+                pubs.frontalized.publish(self._image("frontalized", header, front))
             if f.landmarks68 is not None:
-                if pubs.aligned.get_subscription_count() > 0:
-                    pubs.aligned.publish(self._image("aligned", header, self._square(
-                        align_face(image, f.box, f.landmarks68, side))))
                 lm = hri.FacialLandmarks()
                 lm.header = header
                 lm.height, lm.width = int(h), int(w)

@@ -10,7 +10,7 @@ Topics (all remappable; every output carries the input image's stamp and frame_i
   camera frame), ``markers`` (visualization_msgs/MarkerArray), ``debug_image`` (optional),
   ``/diagnostics``;
 - ROS4HRI (REP-155, :mod:`head_pose_ros.ros.hri`, where hri_msgs imports): ``/humans/faces/tracked``
-  and per face ``/humans/faces/<id>/{roi,cropped,aligned,landmarks}``, RELIABLE;
+  and per face ``/humans/faces/<id>/{roi,cropped,aligned,frontalized,landmarks}``, RELIABLE;
 - ``attention`` (head_pose_ros/FaceAttentionArray): per face, P(head directed at the target)
   over the pose covariance, the angle to it, and optionally the ROS4HRI engagement.
 
@@ -158,7 +158,7 @@ class HeadPoseNode:
             else:
                 self.hri = HriFacePublisher(
                     node, hri, cfg.hri_namespace, (cfg.hri_image_width, cfg.hri_image_height),
-                    engagement=cfg.publish_engagement)
+                    engagement=cfg.publish_engagement, topology=self.topology)
         need_tf = bool(cfg.attention_target_frame or (cfg.publish_engagement
                                                       and cfg.engagement_reference_frame))
         self.tf_buffer = TFBuffer(node) if need_tf else None
@@ -407,8 +407,8 @@ class HeadPoseNode:
                 faces.append(FaceOutput(fids[id(p)], np.asarray(p.est.box), float(p.est.score),
                                         p.est.landmarks68, conf,
                                         a.engagement_level if a and cfg.publish_engagement
-                                        else None))
-            self.hri.publish(header, image, faces, lost)
+                                        else None, vcam, pub.rot[:, 0]))
+            self.hri.publish(header, image, faces, lost, intr.K, intr.dist)
         # the markers (about 8 ms per person for the mesh) and the debug image are only built
         # while someone subscribes; the DELETEs of lost people are always sent
         if self.pub_markers is not None:
