@@ -173,17 +173,24 @@ class Frontalizer:
             tid[yy, xx] = f
             bary[yy, xx] = np.stack([l0[sel], l1[sel], l2[sel]], axis=1)
         self.mask = tid >= 0
-        self.pix_tri = self.tri[tid[self.mask]]  # (P, 3)
-        self.pix_bary = bary[self.mask]  # (P, 3)
+        pix_tri = self.tri[tid[self.mask]]  # (P, 3)
+        pix_bary = bary[self.mask]  # (P, 3)
+        from scipy.sparse import csr_matrix
+
+        n_pix = len(pix_tri)  # (P, V) interpolation matrix: pixel point = W @ vertices
+        self.weights = csr_matrix((pix_bary.reshape(-1), (np.repeat(np.arange(n_pix), 3),
+                                                          pix_tri.reshape(-1))),
+                                  shape=(n_pix, len(v)))
 
     def render(self, image: np.ndarray, K: np.ndarray, dist: np.ndarray | None,  # noqa: N803
-               vertices_cam: np.ndarray, gaze: np.ndarray) -> np.ndarray:
+               vertices_cam: np.ndarray, gaze: np.ndarray,
+               visibility: np.ndarray | None = None) -> np.ndarray:
         """The frontal view (``height x width x 3``, uint8) of the face whose mesh is
         ``vertices_cam`` (camera frame, same topology) in ``image`` (intrinsics ``K``,
-        distortion ``dist``)."""
+        distortion ``dist``); ``visibility``: :func:`vertex_visibility` if already computed."""
         w, h = self.size
         v = np.asarray(vertices_cam, np.float64)
-        pts = np.einsum("pk,pkj->pj", self.pix_bary, v[self.pix_tri])
+        pts = self.weights @ v
         if dist is not None and np.any(np.asarray(dist) != 0):
             uv = cv2.projectPoints(pts.reshape(-1, 1, 3), np.zeros(3), np.zeros(3),
                                    np.asarray(K, np.float64), np.asarray(dist, np.float64)
@@ -196,9 +203,9 @@ class Frontalizer:
         mx[self.mask], my[self.mask] = uv[:, 0], uv[:, 1]
         out = cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                         borderValue=(0, 0, 0))
-        vis_v = vertex_visibility(v, self.tri, gaze)
+        vis_v = vertex_visibility(v, self.tri, gaze) if visibility is None else visibility
         vis = np.zeros((h, w))
-        vis[self.mask] = np.einsum("pk,pk->p", self.pix_bary, vis_v[self.pix_tri])
+        vis[self.mask] = self.weights @ vis_v
         hidden = self.mask & (vis < 0.5)
         mirror_ok = (self.mask & (vis >= 0.5))[:, ::-1]
         fill = hidden & mirror_ok

@@ -75,6 +75,7 @@ class FaceOutput:
     engagement_level: int | None = None
     vertices_cam: np.ndarray | None = None  # dense face, camera frame (frontalized)
     gaze: np.ndarray | None = None  # face x axis, camera frame
+    visibility: np.ndarray | None = None  # per-vertex vertex_visibility of vertices_cam
 
 
 class _FacePubs:
@@ -169,7 +170,8 @@ class HriFacePublisher:
                     align_face(image, f.box, f.landmarks68, side))))
             if (self.frontalizer is not None and f.vertices_cam is not None and K is not None
                     and pubs.frontalized.get_subscription_count() > 0):
-                front = self.frontalizer.render(image, K, dist, f.vertices_cam, f.gaze)
+                front = self.frontalizer.render(image, K, dist, f.vertices_cam, f.gaze,
+                                                f.visibility)
                 pubs.frontalized.publish(self._image("frontalized", header, front))
             if f.landmarks68 is not None:
                 lm = hri.FacialLandmarks()

@@ -57,7 +57,7 @@ from visualization_msgs.msg import MarkerArray
 from head_pose_ros.backends import describe_backend
 from head_pose_ros.detection import resolve_detector
 from head_pose_ros.frames import face_covariance, face_origin, head_to_face_points, rep155_frames
-from head_pose_ros.hri_faces import FaceIds, landmark_visibility
+from head_pose_ros.hri_faces import FaceIds, landmark_visibility, vertex_visibility
 from head_pose_ros.image_encoding import ImageEncodingError, bgr_to_image_fields, image_msg_to_bgr
 from head_pose_ros.msg import FaceAttention, FaceAttentionArray, HeadPose, HeadPoseArray
 from head_pose_ros.overlay import draw_people
@@ -399,15 +399,18 @@ class HeadPoseNode:
                 if p.person_id == 0:
                     continue
                 pub = out[id(p)]
-                vcam = None
-                if tri is not None and lm_ids is not None:
+                vcam = vis = None
+                if tri is not None and lm_ids is not None:  # the dense face: per-point
                     vcam = np.asarray(p.est.vertices_head, np.float64) @ p.rot.T + p.trans
-                conf = landmark_visibility(vcam, tri, lm_ids, pub.rot[:, 0], pub.trans)
+                    vis = vertex_visibility(vcam, tri, pub.rot[:, 0])
+                    conf = vis[lm_ids]
+                else:
+                    conf = landmark_visibility(None, None, None, pub.rot[:, 0], pub.trans)
                 a = att_of[id(p)]
                 faces.append(FaceOutput(fids[id(p)], np.asarray(p.est.box), float(p.est.score),
                                         p.est.landmarks68, conf,
                                         a.engagement_level if a and cfg.publish_engagement
-                                        else None, vcam, pub.rot[:, 0]))
+                                        else None, vcam, pub.rot[:, 0], vis))
             self.hri.publish(header, image, faces, lost, intr.K, intr.dist)
         # the markers (about 8 ms per person for the mesh) and the debug image are only built
         # while someone subscribes; the DELETEs of lost people are always sent
