@@ -162,8 +162,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     # --- ROS4HRI (REP-155) and attention
     ParamSpec("publish_hri", True,
               "Publish the ROS4HRI face topics (<hri_namespace>/tracked, <hri_namespace>/<id>/"
-              "roi, cropped, aligned, landmarks) when hri_msgs is installed (else one log line). "
-              "Needs tracking."),
+              "roi, cropped, aligned, frontalized, landmarks) when hri_msgs is installed (else "
+              "one log line). Needs tracking."),
     ParamSpec("hri_namespace", "/humans/faces",
               "Namespace of the ROS4HRI face topics (REP-155: /humans/faces)."),
     ParamSpec("hri_face_id_prefix", "",
