@@ -25,10 +25,12 @@ intrinsics (no calibration: f = W + H) ``focal_rel_uncalibrated`` is added in qu
 Rotation block. With a model that predicts its rotation uncertainty (``rot_logvar``: log
 variances ``s`` of the error about the HEAD frame's x, y, z axes, ``R_est = R_true exp([d_h]x)``;
 :class:`head_pose_ros.model.trg.RotationUncertainty`), it is per face:
-``Sigma_rot = R diag(k_i^2 exp(s_i)) R^T`` (:func:`rotation_covariance`), the head-frame
-covariance carried into camera axes (``d = R d_h``), with per-head-axis calibration scales
-``k = rot_head_scale``; the camera-axis ``scale[3:]`` do not apply to it. Without that output
-(older checkpoints) it is the constant ``diag(rot_std^2)`` scaled by ``scale[3:]``.
+``Sigma_rot = S_r R diag(k_i^2 exp(s_i)) R^T S_r`` (:func:`rotation_covariance`): the
+head-frame covariance carried into camera axes (``d = R d_h``), with per-head-axis calibration
+scales ``k = rot_head_scale`` (they fit the shape: which of the face's axes is uncertain) and
+then per-camera-axis scales ``S_r = diag(scale[3:])`` (they fit each published axis' coverage).
+Without that output (older checkpoints) it is the constant ``diag(rot_std^2)`` scaled by
+``scale[3:]``.
 
 DEFAULTS ARE UNCALIBRATED (``calibrated = False``): rough, deliberately conservative guesses
 (5 % depth, 1.5 % of the box for the centre, 4 / 4 / 3 degrees). Run :func:`calibrate` on
@@ -160,7 +162,8 @@ def pose_covariance(
     s = np.asarray(p.scale)
     cov = cov * np.outer(s, s)
     if R is not None and rot_logvar is not None:
-        cov[3:, 3:] = rotation_covariance(R, rot_logvar, p.rot_head_scale)
+        sr = s[3:]
+        cov[3:, 3:] = rotation_covariance(R, rot_logvar, p.rot_head_scale) * np.outer(sr, sr)
     return 0.5 * (cov + cov.T)
 
 

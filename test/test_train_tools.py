@@ -67,7 +67,8 @@ def test_train_step_bench_and_val_history_with_the_uncertainty_head(tmp_path: Pa
     assert all(r["ms_per_step"] > 0 for r in rows)
     run = tmp_path / "run"
     assert train(["--config", str(CONFIG_DIR / "smoke.yaml"), f"run.out_dir={run}",
-                  "model.rotation_uncertainty=true", "run.val_every=3"]) == 0
+                  "model.rotation_uncertainty=true", "run.val_every=3",
+                  "run.channels_last=true"]) == 0
     hist = curve.read_history(run / "val_history.jsonl")
     assert [r["step"] for r in hist] == [3, 6]
     assert "by_yaw" in hist[0]["val"]["toy"] and hist[0]["val"]["toy"]["mae_r"] is not None

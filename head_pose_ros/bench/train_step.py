@@ -9,8 +9,9 @@ measured separately: the time to build one batch in the main process), for each 
 * loss terms: all of them vs without the dense per-iteration terms (shows what they cost).
 
 Prints one table (ms/step, steps/s, ratio to the first row: the trainer as the training scripts
-run it, ``OMP_NUM_THREADS=2``) and writes
-JSON with ``--json``. Numbers from one run on a shared machine are noisy: compare ratios.
+ran it before ``run.channels_last``, ``OMP_NUM_THREADS=2``, NCHW) and writes
+JSON with ``--json``. Numbers from one run on a shared machine are noisy (medians of the steps;
+compare ratios, and repeat the run).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def _batch(cfg: Any, topology: Any, n: int) -> dict[str, torch.Tensor]:
 
 def time_steps(model: torch.nn.Module, batch: dict, weights: Any, steps: int,
                channels_last: bool) -> float:
-    """Mean seconds per optimiser step (after 2 warm-up steps)."""
+    """Median seconds per optimiser step (after 2 warm-up steps; the median, because a shared
+    machine puts spikes into single steps)."""
     from head_pose_ros.losses import trg_loss
 
     opt = torch.optim.Adam(model.parameters(), lr=1e-6)
@@ -63,7 +65,7 @@ def time_steps(model: torch.nn.Module, batch: dict, weights: Any, steps: int,
         opt.step()
         if i >= 2:
             ts.append(time.perf_counter() - t0)
-    return sum(ts) / len(ts)
+    return float(sorted(ts)[len(ts) // 2])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     batch = _batch(cfg, topology, bs)
     data_s = float(batch.pop("_data_s"))
     no_dense = replace(cfg.loss, head=0.0, cam=0.0, img=0.0, edge=0.0)
-    variants = [("trainer as run (2 threads, NCHW, all losses)", 2, False, cfg.loss),
+    variants = [("before: 2 threads, NCHW, all losses", 2, False, cfg.loss),
                 ("1 thread, NCHW, all losses", 1, False, cfg.loss),
-                ("2 threads, channels-last", 2, True, cfg.loss),
+                ("after: 2 threads, channels-last (run.channels_last)", 2, True, cfg.loss),
                 ("1 thread, channels-last", 1, True, cfg.loss),
                 ("2 threads, NCHW, no dense terms", 2, False, no_dense)]
     rows = []
@@ -102,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     ref = rows[0]["ms_per_step"]
     print(f"batch {bs}, {args.steps} steps each; building one batch (1 process): "
           f"{1000 * data_s:.0f} ms ({1000 * data_s / bs:.1f} ms/sample)")
-    print(f"{'variant':46s} {'ms/step':>9s} {'steps/s':>8s} {'ratio':>6s}")
+    print(f"{'variant':52s} {'ms/step':>9s} {'steps/s':>8s} {'ratio':>6s}")
     for r in rows:
         r["ratio_to_trainer"] = ref / r["ms_per_step"]
-        print(f"{r['variant']:46s} {r['ms_per_step']:9.0f} {r['steps_per_s']:8.2f} "
+        print(f"{r['variant']:52s} {r['ms_per_step']:9.0f} {r['steps_per_s']:8.2f} "
               f"{r['ratio_to_trainer']:6.2f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

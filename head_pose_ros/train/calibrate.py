@@ -8,8 +8,10 @@ model's per-face log variances when it has the uncertainty head (else a constant
    labels) so that each axis' 1-sigma coverage is the nominal 68.27 %;
 2. fits the per-head-axis scales of the predicted rotation sigmas (``rot_head_scale``) on the
    pooled head-frame errors of the calibration set and of held-out REAL crops
-   (``--calib-real aflw_crops:ROOT:LABELS``, the aflw_crops val split against its teacher fits);
-   without the head, the constant rotation scales are fitted on ``--calib`` as before;
+   (``--calib-real aflw_crops:ROOT:LABELS``, the aflw_crops val split against its teacher fits),
+   then the per-camera-axis scales ``scale[3:]`` on the same pool so that each published axis
+   covers 68.27 % (see :mod:`head_pose_ros.covariance`); without the head, the constant
+   rotation scales are fitted on ``--calib`` as before;
 3. writes them into a copy of the checkpoint (``meta["covariance"]``) and reports, on each
    ``--report`` set (``synthetic:DIR``, ``biwi_crops:ROOT`` (val sequences),
    ``aflw_crops:ROOT:LABELS`` (val; the calibration set itself, marked ``in_calibration``)):
@@ -44,6 +46,8 @@ from head_pose_ros.covariance import (
     head_frame_errors,
     pose_covariance,
     pose_errors,
+    rotation_covariance,
+    rotation_error_vector,
 )
 
 AXES = ("x", "y", "z", "rotX", "rotY", "rotZ")
@@ -154,19 +158,31 @@ def fit(model: Any, calib: str, calib_real: list[str], device: Any,
     if "rot_logvar" in pred:
         d_head, logvar, used = [head_frame_errors(pred["R"], pred["gt_R"])], [pred["rot_logvar"]], \
             [{"set": name, "n": int(len(errors))}]
+        rots, d_cams = [pred["R"]], [rotation_error_vector(pred["R"], pred["gt_R"])]
         for spec in calib_real:
             rn, rds = open_set(spec, model)
             rp = predict(model, rds, device)
             d_head.append(head_frame_errors(rp["R"], rp["gt_R"]))
             logvar.append(rp["rot_logvar"])
+            rots.append(rp["R"])
+            d_cams.append(rotation_error_vector(rp["R"], rp["gt_R"]))
             used.append({"set": rn, "n": int(len(rp["R"]))})
         k = calibrate_rotation_scale(np.concatenate(d_head), np.concatenate(logvar))
+        # then the published camera axes: S_r so that each one covers the target on the pooled
+        # calibration sets (the head-axis shape is kept; S_r R Sigma_h R^T S_r stays PD)
+        d_cam = np.concatenate(d_cams)
+        cam_var = np.diagonal(rotation_covariance(np.concatenate(rots), np.concatenate(logvar),
+                                                  k), axis1=-2, axis2=-1)
+        s_r = np.maximum(np.quantile(np.abs(d_cam) / np.sqrt(cam_var), ONE_SIGMA_COVERAGE,
+                                     axis=0), 1e-6)
         d = fitted.to_dict()
         d["rot_head_scale"] = list(k)
+        d["scale"] = [*d["scale"][:3], *(float(x) for x in s_r)]
         d["calibration_note"] = (f"{d['calibration_note']}; per-face rotation sigmas scaled on "
                                  + " + ".join(f"{u['n']} of {u['set']}" for u in used))
         fitted = CovarianceParams.from_dict(d)
         info["rotation"] = {"sets": used, "rot_head_scale": list(k),
+                            "camera_axis_scale": [float(x) for x in s_r],
                             "target_1sigma": ONE_SIGMA_COVERAGE}
     else:
         info["rotation"] = {"sets": [{"set": name, "n": int(len(errors))}],

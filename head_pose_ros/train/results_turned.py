@@ -160,7 +160,7 @@ def training_section(results: Path) -> list[str]:
             f"this 2-core machine, one run (`python -m head_pose_ros.bench.train_step`); "
             f"building one batch in one process takes {_f(b['data_ms_per_batch'], 0)} ms (the "
             "trainer's worker builds the next batch during the step):", "",
-            "| variant | ms/step | steps/s | vs the trainer |", "|---|---|---|---|"]
+            "| variant | ms/step | steps/s | vs before |", "|---|---|---|---|"]
     for r in b["rows"]:
         out.append(f"| {r['variant']} | {_f(r['ms_per_step'], 0)} | {_f(r['steps_per_s'])} | "
                    f"{_f(r['ratio_to_trainer'])} |")

@@ -63,8 +63,9 @@ CONDITIONS = ("clean", "blur", "occlusion", "small", "noise")
 
 
 @torch.no_grad()
-def probe(model: Any, ds: Any, head_scale: tuple[float, float, float],
-          batch_size: int = 64) -> dict[str, Any]:
+def probe(model: Any, ds: Any, params: Any, batch_size: int = 64) -> dict[str, Any]:
+    """Mean sigma and error per condition; ``params``: the checkpoint's CovarianceParams (the
+    published rotation block: head-axis then camera-axis scales)."""
     from torch.utils.data import DataLoader
 
     from head_pose_ros.covariance import rotation_covariance
@@ -82,7 +83,9 @@ def probe(model: Any, ds: Any, head_scale: tuple[float, float, float],
             if "rot_logvar" not in out:
                 raise ValueError("the model has no rotation-uncertainty head")
             R = out["R"][-1].double().numpy()  # noqa: N806
-            cov = rotation_covariance(R, out["rot_logvar"].double().numpy(), head_scale)
+            sr = np.asarray(params.scale[3:])
+            cov = rotation_covariance(R, out["rot_logvar"].double().numpy(),
+                                      params.rot_head_scale) * np.outer(sr, sr)
             rows[c]["sigma"].append(np.degrees(np.sqrt(np.trace(cov, axis1=-2, axis2=-1))))
             rows[c]["err"].append(geodesic_deg(R, gt))
     res: dict[str, Any] = {}
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         out: dict[str, Any] = {"weights": str(args.weights), "sets": {}}
         for spec in args.data:
             name, ds = open_set(spec, model)
-            r = probe(model, ds, cov.rot_head_scale)
+            r = probe(model, ds, cov)
             out["sets"][name] = r
             print(f"{name} (n={r['n']}): " + "; ".join(
                 f"{c}: sigma {r[c]['mean_sigma_deg']:.2f} (x{r[c]['sigma_ratio']:.2f}), error "

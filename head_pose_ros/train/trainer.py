@@ -169,6 +169,8 @@ def train(cfg_dc: DictConfig) -> dict[str, Any]:
 
     topology = load_arkit1220(cfg.data.topology or None)
     model = build_model(cfg.model, topology, cfg.run.backbone_weights or None).to(device)
+    if cfg.run.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     S = cfg.model.input_size
 
     def make_sets(specs, augment: AugmentConfig | None):
@@ -264,6 +266,8 @@ def train(cfg_dc: DictConfig) -> dict[str, Any]:
         for batch in bar:
             t0 = time.perf_counter()
             batch = to_device(batch, device)
+            if cfg.run.channels_last:
+                batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=adt or torch.float32, enabled=adt is not None):
                 outputs = net(batch["image"], batch["K_crop"], batch["bbox_info"], batch["box"],
                               batch["K"])
