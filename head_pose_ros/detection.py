@@ -131,8 +131,8 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 #: ``real/aflw_crops`` (never on the AFLW2000 evaluation images; ``python -m
 #: head_pose_ros.teacher.detector_geometry``, see ``geometry.DETECTION_CROP_SCALE``), as in
 #: ``docs/results/detector_geometry.json`` (``test/test_detector_geometry.py`` compares): YuNet
-#: 1.19x, centre 0.10 side above the landmark centre (IQR 1.14-1.24 / 0.08-0.12, 2976 faces);
-#: the Haar cascade 1.16x, 0.15 above (IQR 1.09-1.23 / 0.13-0.18, 2481 faces). (Formerly 1.29 /
+#: 1.19x, centre 0.10 side above the landmark centre (2977 faces); the Haar cascade 1.16x, 0.15
+#: above (2478 faces); IQRs in the file. (Formerly 1.29 /
 #: -0.17 and 1.23 / -0.18, measured on the AFLW2000 subset itself.)
 DETECTOR_BOX_GEOMETRY: dict[str, tuple[float, float]] = {
     "yunet": (1.19, -0.10),

@@ -44,15 +44,16 @@ head_pose_ros.teacher.detector_geometry --labels <pseudo-label file> --limit 300
 first 3000 teacher-fitted training crops with |AFLW yaw| <= 45 deg, each padded to 3x its side
 (black) so the face is a third of the image. Protocol box: ``crop_box_from_landmarks(lm68,
 1.5)`` of the fit's 68 landmarks, which AFLW's hand landmarks constrain. YuNet
-(``cv2.FaceDetectorYN``, ``face_detection_yunet_2023mar.onnx``) found 2976 of them: crop side
-= 1.261 x the YuNet box's larger side (median; IQR 1.208-1.321) and the crop centre lies 0.085
-x that side BELOW the box centre (IQR 0.069-0.101; horizontal -0.009, not corrected). These
+(``cv2.FaceDetectorYN``, ``face_detection_yunet_2023mar.onnx``) found 2977 of them (on the
+label file of the robust teacher fit): crop side = 1.257 x the YuNet box's larger side (median;
+IQR 1.203-1.317) and the crop centre lies 0.084 x that side BELOW the box centre (IQR
+0.069-0.100; horizontal not corrected). These
 are the medians of ``docs/results/detector_geometry.json`` (``test/test_detector_geometry.py``
 compares the constants with that file). (The former 1.18 / 0.14 had been measured on the
 AFLW2000 subset itself.)
 """
 
-DETECTION_CROP_OFFSET_Y = 0.085
+DETECTION_CROP_OFFSET_Y = 0.084
 """Downward shift of the crop centre, as a fraction of the detector box's larger side (YuNet;
 see :data:`DETECTION_CROP_SCALE`)."""
 

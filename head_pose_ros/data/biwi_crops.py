@@ -43,7 +43,9 @@ ROTATION_ONLY_LOSS_MASK = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 DLIB_BOX_GEOMETRY: dict[str, float] = {"ratio": 1.068, "dx": 0.0374, "dy": 0.0753}
 """dlib box (the crop image, side W) -> the node's crop box: side ``ratio x W``, centre
 ``(W-1)/2 + (dx, dy) x W``; medians measured by ``python -m head_pose_ros.train.biwi_box``
-(YuNet on 2000 crops of the training sequences; docs/results/biwi_box.json)."""
+(YuNet on 2000 crops of the training sequences; docs/results/biwi_box.json; measured with
+``geometry.DETECTION_CROP_OFFSET_Y`` = 0.085, the value before its re-fit to 0.084: 0.001 of a
+box side, below a pixel here, so stage 6 was trained with these and they are kept)."""
 
 
 def check_split(val: tuple[str, ...] = VAL_SEQUENCES) -> None:

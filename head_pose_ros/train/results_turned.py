@@ -174,7 +174,9 @@ def ablation_section(results: Path, shipped: Path) -> list[str]:
     out = ["## Stage 6 ablation (same steps, same schedule)", "",
            "MAE_r in degrees; BIWI and aflw_crops by |yaw| bin (0-30 / 30-60 / 60-90) and all. "
            "Measured on each arm's own checkpoint, not the shipped model. The NLL head's inputs "
-           "are detached, so it cannot change the pose except through the random streams.", "",
+           "are detached, so it cannot change the pose except through the random streams (one seed "
+           "per arm: its difference to the full arm shows the run-to-run noise). The YuNet column "
+           "was measured with `DETECTION_CROP_OFFSET_Y` = 0.085, before its re-fit to 0.084.", "",
            "| arm | BIWI val bins | BIWI all | aflw val bins | aflw all | AFLW2000 | AFLW2000 "
            "YuNet | selfie | robot | checkpoint |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm, label in ARMS:
