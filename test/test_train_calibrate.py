@@ -8,24 +8,33 @@ import json
 import numpy as np
 
 
-def test_calibrate_writes_scales_and_hits_nominal_coverage(shared_data, tmp_path, monkeypatch):
-    from head_pose_ros.checkpoint import read_checkpoint_metadata, save_checkpoint
-    from head_pose_ros.estimator import HeadPoseEstimator
+def _tiny_set_and_model(shared_data, tmp_path, monkeypatch, count: int, seed: int,
+                        preset: str, **model_kw):
+    """A small rendered calibration set and a tiny random checkpoint -> (set dir, weights)."""
+    from head_pose_ros.checkpoint import save_checkpoint
     from head_pose_ros.model.config import ModelConfig
     from head_pose_ros.model.trg import build_model
     from head_pose_ros.synth import cli as synth_cli
     from head_pose_ros.topology import load_arkit1220
-    from head_pose_ros.train import calibrate as cal
 
     monkeypatch.setenv("HEAD_POSE_SHARED_DATA", str(shared_data))
     data = tmp_path / "calib"
-    assert synth_cli.main(["--out", str(data), "--count", "16", "--seed", "3", "--preset",
-                           "robot", "--image-size", "240", "180", "--multi-person", "0"]) == 0
+    assert synth_cli.main(["--out", str(data), "--count", str(count), "--seed", str(seed),
+                           "--preset", preset, "--image-size", "240", "180",
+                           "--multi-person", "0"]) == 0
     cfg = ModelConfig(backbone="mobilenet", backbone_width=0.25, input_size=96,
                       feature_channels=16, point_mlp_hidden=(8, 8), grid_size=6,
-                      regressor_hidden=32)
-    weights = save_checkpoint(tmp_path / "tiny.safetensors",
-                              build_model(cfg, load_arkit1220(shared_data)))
+                      regressor_hidden=32, **model_kw)
+    return data, save_checkpoint(tmp_path / "tiny.safetensors",
+                                 build_model(cfg, load_arkit1220(shared_data)))
+
+
+def test_calibrate_writes_scales_and_hits_nominal_coverage(shared_data, tmp_path, monkeypatch):
+    from head_pose_ros.checkpoint import read_checkpoint_metadata
+    from head_pose_ros.estimator import HeadPoseEstimator
+    from head_pose_ros.train import calibrate as cal
+
+    data, weights = _tiny_set_and_model(shared_data, tmp_path, monkeypatch, 16, 3, "robot")
     out, js = tmp_path / "tiny_cal.safetensors", tmp_path / "coverage.json"
     assert cal.main(["--weights", str(weights), "--calib", str(data), "--out", str(out),
                      "--report", str(data), "--json", str(js)]) == 0
@@ -47,23 +56,12 @@ def test_calibrate_per_face_rotation_head_and_camera_axes(shared_data, tmp_path,
     """With the uncertainty head: head-axis scales fit the head-frame errors, then camera-axis
     scales make every published rotation axis cover ~68 % of the calibration set; the report
     has head-axis, joint chi2 and sigma-by-yaw figures and the shipped covariance is per face."""
-    from head_pose_ros.checkpoint import read_checkpoint_metadata, save_checkpoint
+    from head_pose_ros.checkpoint import read_checkpoint_metadata
     from head_pose_ros.estimator import HeadPoseEstimator
-    from head_pose_ros.model.config import ModelConfig
-    from head_pose_ros.model.trg import build_model
-    from head_pose_ros.synth import cli as synth_cli
-    from head_pose_ros.topology import load_arkit1220
     from head_pose_ros.train import calibrate as cal
 
-    monkeypatch.setenv("HEAD_POSE_SHARED_DATA", str(shared_data))
-    data = tmp_path / "calib"
-    assert synth_cli.main(["--out", str(data), "--count", "24", "--seed", "5", "--preset",
-                           "wild", "--image-size", "240", "180", "--multi-person", "0"]) == 0
-    cfg = ModelConfig(backbone="mobilenet", backbone_width=0.25, input_size=96,
-                      feature_channels=16, point_mlp_hidden=(8, 8), grid_size=6,
-                      regressor_hidden=32, rotation_uncertainty=True, last_layer_gain=1.0)
-    weights = save_checkpoint(tmp_path / "tiny.safetensors",
-                              build_model(cfg, load_arkit1220(shared_data)))
+    data, weights = _tiny_set_and_model(shared_data, tmp_path, monkeypatch, 24, 5, "wild",
+                                        rotation_uncertainty=True, last_layer_gain=1.0)
     out, js = tmp_path / "tiny_cal.safetensors", tmp_path / "coverage.json"
     assert cal.main(["--weights", str(weights), "--calib", str(data), "--out", str(out),
                      "--report", str(data), "--json", str(js),
