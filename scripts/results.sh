@@ -96,6 +96,11 @@ python -m head_pose_ros.teacher.validate --data "$DATA/wild_val" --json "$OUT/te
 # per-face rotation sigma reacts to blur, occlusion, small faces and noise
 head-pose-eval --weights "$SHIPPED" --format biwi_crops --data "$SHARED/real/biwi_crops" \
   --json "$OUT/biwi_crops_val.json"
+# the labels' rotation convention, checked with the last model that never saw BIWI (stage 5)
+STAGE5="$REPO/outputs/stage5_head_pose_trg.safetensors"
+git -C "$REPO" show fa6c674:weights/head_pose_trg.safetensors > "$STAGE5"
+python -m head_pose_ros.train.biwi_box --data "$SHARED/real/biwi_crops" --convention "$STAGE5" \
+  --json "$OUT/biwi_convention.json"
 python -m head_pose_ros.train.sigma_probe --weights "$SHIPPED" --data "$DATA/selfie_test" \
   --data "biwi_crops:$SHARED/real/biwi_crops" --json "$OUT/sigma_probe.json"
 

@@ -88,6 +88,9 @@ def _complete(root: Path) -> tuple[Path, Path]:
                                 "coverage": {a: cover for a in ("x", "y", "z", "rotX", "rotY",
                                                                 "rotZ")}}}})
     (res / "sigma_vs_yaw.png").write_bytes(b"png")
+    _write(res / "biwi_convention.json", {
+        "weights": "outputs/stage5_head_pose_trg.safetensors", "n": 329, "best": "stored R",
+        "median_geodesic_deg": {"stored R": 7.25, "R^T": 68.75}})
     cond = {c: {"mean_sigma_deg": 4.0, "mean_error_deg": 5.0, "sigma_ratio": 1.5,
                 "error_ratio": 2.0} for c in ("clean", "blur", "occlusion", "small", "noise")}
     _write(res / "sigma_probe.json", {**shipped, "sets": {"selfie_test": {"n": 400, **cond}}})
@@ -310,6 +313,7 @@ def test_turned_heads_uncertainty_and_stage6_sections(complete) -> None:
     assert "| robot_test | 3.00 / 3.50 (10) | – | – |" in text
     assert "| biwi_crops | 3.00 | 2.90 | no |" in text
     assert "| trainer as run | 800 | 1.25 | 1.00 |" in text
+    assert "median geodesic error stored R 7.2, R^T 68.8 deg; best: stored R" in text
     assert "| selfie_test (n=400) | 4.00 / 5.00 (x1.50 / x2.00) |" in text
     abl = next(line for line in text.splitlines() if line.startswith("| without BIWI |"))
     assert abl.startswith("| without BIWI | 3.00 / 6.00 / 9.00 | 3.00 |")

@@ -1,4 +1,5 @@
-"""Measure how the dlib boxes of ``real/biwi_crops`` relate to the node's training-crop rule.
+"""Measure how the dlib boxes of ``real/biwi_crops`` relate to the node's training-crop rule
+(and, with ``--convention WEIGHTS``, which reading of the labels' rotation a model agrees with).
 
 ``python -m head_pose_ros.train.biwi_box --data ../shared/data/real/biwi_crops
 --json docs/results/biwi_box.json``
@@ -72,6 +73,31 @@ def measure(root: str, yunet: str, *, limit: int = 2000) -> dict[str, Any]:
             "median_abs_yaw_found": round(float(np.median(r["abs_yaw"])), 1)}
 
 
+def check_convention(weights: str, root: str, *, every: int = 25) -> dict[str, Any]:
+    """Median geodesic error of the model against each reading of BIWI's stored rotation, on
+    every ``every``-th crop of the TRAINING sequences: the right reading is far the smallest.
+    Readings: the stored R, its transpose, and both mirrored left-right (F = diag(-1, 1, 1))."""
+    import torch
+
+    from head_pose_ros.checkpoint import load_checkpoint
+    from head_pose_ros.data.biwi_crops import BIWICropsDataset
+    from head_pose_ros.train.evaluate import EvalView, predict_dataset
+    from head_pose_ros.train.metrics import geodesic_deg
+
+    model, _ = load_checkpoint(weights)
+    ds = BIWICropsDataset(root, model.topology(), split="train",
+                          out_size=model.config.input_size)
+    ds.index = ds.index[::every]
+    p = predict_dataset(model, EvalView(ds), device=torch.device("cpu"))
+    F = np.diag([-1.0, 1.0, 1.0])  # noqa: N806
+    G = p["gt_R"]  # noqa: N806
+    Gt = np.swapaxes(G, -1, -2)  # noqa: N806
+    cands = {"stored R": G, "R^T": Gt, "mirrored (F R F)": F @ G @ F, "R^T mirrored": F @ Gt @ F}
+    med = {k: float(np.median(geodesic_deg(p["R"], v))) for k, v in cands.items()}
+    return {"weights": str(weights), "n": int(len(G)), "split": "train",
+            "median_geodesic_deg": med, "best": min(med, key=med.get)}
+
+
 def main(argv: list[str] | None = None) -> int:
     from head_pose_ros.topology import default_shared_data
 
@@ -81,13 +107,19 @@ def main(argv: list[str] | None = None) -> int:
                                            "face_detection_yunet_2023mar.onnx"))
     ap.add_argument("--limit", type=int, default=2000)
     ap.add_argument("--json", default="")
+    ap.add_argument("--convention", default="", metavar="WEIGHTS",
+                    help="instead: check the labels' rotation convention with this model")
     args = ap.parse_args(argv)
     try:
-        res = measure(args.data, args.yunet, limit=args.limit)
+        if args.convention:
+            res = check_convention(args.convention, args.data)
+            print(json.dumps(res["median_geodesic_deg"]), "best:", res["best"])
+        else:
+            res = measure(args.data, args.yunet, limit=args.limit)
+            print(json.dumps(res["geometry"]), f"({res['n_found']}/{res['n_crops']} found)")
     except (FileNotFoundError, ValueError) as e:
         print(f"biwi_box: error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(res["geometry"]), f"({res['n_found']}/{res['n_crops']} found)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")

@@ -3,6 +3,7 @@
 Files (``docs/results/``), every one required (:class:`results_md.MissingResultError` names the
 missing one and its command):
 
+* ``biwi_convention.json`` (:mod:`head_pose_ros.train.biwi_box` ``--convention``);
 * ``biwi_crops_val.json``, ``aflw_crops_val.json``, ``aflw2000.json``,
   ``aflw2000_detector.json``: ``head-pose-eval`` outputs with their ``by_yaw`` bins;
 * ``coverage.json``: :mod:`head_pose_ros.train.calibrate` (per-axis, head-axis and joint
@@ -60,11 +61,14 @@ def _cell(b: dict[str, Any], k: str) -> str:
 
 def yaw_section(results: Path, shipped: Path) -> list[str]:
     named = [(n, _need(results / f"{n}.json")) for n, _ in YAW_SETS]
+    conv = _need(results / "biwi_convention.json")
+    med = ", ".join(f"{k} {_f(v, 1)}" for k, v in conv["median_geodesic_deg"].items())
     out = ["## Turned heads: rotation error by |yaw|", "",
            "MAE_r in degrees (faces in the bin) by ground-truth |yaw|; ratio = 60-90 / 0-30. "
-           "BIWI crops are framed as the node frames a YuNet box (`data/biwi_crops.py`); the "
-           "labels' own convention was checked (the shipped stage-5 model: median geodesic "
-           "error 7.2 deg with the stored R, 30-69 deg with its transpose or mirrored forms). "
+           "BIWI crops are framed as the node frames a YuNet box (`data/biwi_crops.py`). The "
+           f"labels' rotation convention, checked on {conv['n']} training crops with "
+           f"`{checkpoint_of(conv, 'biwi_convention.json')}` (a model that never saw BIWI): "
+           f"median geodesic error {med} deg; best: {conv['best']}. "
            + measured_on([(f"{n}.json", r) for n, r in named], shipped), "",
            "| set | n | all | " + " | ".join(f"\\|yaw\\| {b}" for b in BINS) + " | ratio |",
            "|---|---|---|" + "---|" * len(BINS) + "---|"]
