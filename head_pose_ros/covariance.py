@@ -103,6 +103,14 @@ def rotation_covariance(R: np.ndarray, rot_logvar: np.ndarray,  # noqa: N803
     return np.einsum("...ij,...j,...kj->...ik", R, var, R)
 
 
+def rotation_block(R: np.ndarray, rot_logvar: np.ndarray,  # noqa: N803
+                   params: CovarianceParams) -> np.ndarray:
+    """The published per-face rotation block (..., 3, 3): :func:`rotation_covariance` with the
+    head-axis scales, then the camera-axis scales ``scale[3:]`` (``S_r Sigma S_r``)."""
+    sr = np.asarray(params.scale[3:])
+    return rotation_covariance(R, rot_logvar, params.rot_head_scale) * np.outer(sr, sr)
+
+
 def head_frame_errors(R_est: np.ndarray, R_true: np.ndarray) -> np.ndarray:  # noqa: N803
     """Rotation vector d_h (..., 3) with ``R_est = R_true exp([d_h]x)`` (head-frame axes)."""
     from scipy.spatial.transform import Rotation
@@ -162,8 +170,7 @@ def pose_covariance(
     s = np.asarray(p.scale)
     cov = cov * np.outer(s, s)
     if R is not None and rot_logvar is not None:
-        sr = s[3:]
-        cov[3:, 3:] = rotation_covariance(R, rot_logvar, p.rot_head_scale) * np.outer(sr, sr)
+        cov[3:, 3:] = rotation_block(R, rot_logvar, p)
     return 0.5 * (cov + cov.T)
 
 

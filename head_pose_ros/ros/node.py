@@ -57,6 +57,7 @@ from visualization_msgs.msg import MarkerArray
 from head_pose_ros.backends import describe_backend
 from head_pose_ros.detection import resolve_detector
 from head_pose_ros.frames import face_covariance, face_origin, head_to_face_points, rep155_frames
+from head_pose_ros.geometry import transform_points
 from head_pose_ros.hri_faces import FaceIds, landmark_visibility, vertex_visibility
 from head_pose_ros.image_encoding import ImageEncodingError, bgr_to_image_fields, image_msg_to_bgr
 from head_pose_ros.msg import FaceAttention, FaceAttentionArray, HeadPose, HeadPoseArray
@@ -354,6 +355,16 @@ class HeadPoseNode:
         arr.header = header
         out = {id(p): published_person(p, lm_ids) for p in people}
         fids = {id(p): self.face_ids(p.person_id) for p in people}
+        vcam_of: dict[int, np.ndarray] = {}
+
+        def vertices_cam(p: TrackedHead) -> np.ndarray:
+            """The dense face in the camera frame at the published (filtered) pose, once per
+            person and frame (HRI outputs and markers both need it)."""
+            if id(p) not in vcam_of:
+                vcam_of[id(p)] = transform_points(np.asarray(p.est.vertices_head, np.float64),
+                                                  p.rot, p.trans)
+            return vcam_of[id(p)]
+
         lost = [self.face_ids(pid) for pid in removed]
         target, att = self.attention.compute(
             header.frame_id, stamp_to_sec(header.stamp), [(fids[id(p)], out[id(p)])
@@ -401,7 +412,7 @@ class HeadPoseNode:
                 pub = out[id(p)]
                 vcam = vis = None
                 if tri is not None and lm_ids is not None:  # the dense face: per-point
-                    vcam = np.asarray(p.est.vertices_head, np.float64) @ p.rot.T + p.trans
+                    vcam = vertices_cam(p)
                     vis = vertex_visibility(vcam, tri, pub.rot[:, 0])
                     conf = vis[lm_ids]
                 else:
@@ -423,10 +434,9 @@ class HeadPoseNode:
                 if p.person_id == 0:
                     continue  # untracked faces have no stable marker id
                 pub = out[id(p)]
-                vh = np.asarray(p.est.vertices_head, np.float64)
-                vcam = vh @ p.rot.T + p.trans
-                ma.markers.extend(person_markers(header, p.person_id, vcam, tri, lm_ids, pub.rot,
-                                                 pub.trans, cfg.marker_lifetime))
+                ma.markers.extend(person_markers(header, p.person_id, vertices_cam(p), tri,
+                                                 lm_ids, pub.rot, pub.trans,
+                                                 cfg.marker_lifetime))
             if ma.markers:
                 self.pub_markers.publish(ma)
         if self.pub_debug is not None and self.pub_debug.get_subscription_count() > 0:

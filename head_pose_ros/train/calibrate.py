@@ -87,9 +87,11 @@ def predict(model: Any, ds: Any, device: Any) -> dict[str, np.ndarray]:
     return predict_dataset(model, EvalView(ds), device=device)
 
 
-def covariances(pred: dict[str, np.ndarray], params: CovarianceParams) -> np.ndarray:
-    """(N, 6, 6) covariances of the predictions (per-face rotation when predicted)."""
-    lv = pred.get("rot_logvar")
+def covariances(pred: dict[str, np.ndarray], params: CovarianceParams,
+                per_face: bool = True) -> np.ndarray:
+    """(N, 6, 6) covariances of the predictions (per-face rotation when predicted, unless
+    ``per_face`` is False: the constant rotation block)."""
+    lv = pred.get("rot_logvar") if per_face else None
     return np.stack([
         pose_covariance(pred["T"][i], pred["K"][i], float(pred["box"][i][2]), params,
                         R=pred["R"][i], rot_logvar=None if lv is None else lv[i])
@@ -103,12 +105,13 @@ def coverage_report(errors: np.ndarray, covs: np.ndarray) -> dict[str, dict[str,
     return {a: {"1sigma": float(one[i]), "2sigma": float(two[i])} for i, a in enumerate(AXES)}
 
 
-def rotation_report(pred: dict[str, np.ndarray], covs: np.ndarray,
+def rotation_report(pred: dict[str, np.ndarray], errors: np.ndarray, covs: np.ndarray,
                     params: CovarianceParams) -> dict[str, Any]:
-    """Head-axis and joint (chi-square, 3 dof) coverage and sigma by |yaw| of one set."""
+    """Head-axis and joint (chi-square, 3 dof) coverage and sigma by |yaw| of one set
+    (``errors``: its :func:`pose_errors`)."""
     from head_pose_ros.train.metrics import euler_ypr_deg
 
-    d_cam = pose_errors(pred["R"], pred["T"], pred["gt_R"], pred["gt_T"])[:, 3:]
+    d_cam = errors[:, 3:]
     rot = covs[:, 3:, 3:]
     maha = np.einsum("ni,nij,nj->n", d_cam, np.linalg.inv(rot), d_cam)
     out: dict[str, Any] = {"joint_chi2_3dof": {k: float(np.mean(maha <= q))
@@ -151,8 +154,7 @@ def fit(model: Any, calib: str, calib_real: list[str], device: Any,
     pred = predict(model, ds, device)
     # translation (and, without the head, the constant rotation): on metric synthetic labels
     errors = pose_errors(pred["R"], pred["T"], pred["gt_R"], pred["gt_T"])
-    const = {k: v for k, v in pred.items() if k != "rot_logvar"}
-    fitted = calibrate(errors, covariances(const, uncal), uncal,
+    fitted = calibrate(errors, covariances(pred, uncal, per_face=False), uncal,
                        note=f"translation fitted on {len(errors)} samples of {name}")
     info: dict[str, Any] = {"translation": {"set": name, "n": int(len(errors))}}
     if "rot_logvar" in pred:
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             if not getattr(ds, "metric_translation", True):
                 cov_axes = {a: v for a, v in cov_axes.items() if a.startswith("rot")}
             rep = {"n": int(len(e)), "coverage": cov_axes,
-                   "rotation": rotation_report(pred, covs, fitted),
+                   "rotation": rotation_report(pred, e, covs, fitted),
                    "in_calibration": name in calib_names}
             report["sets"][name] = rep
             j = rep["rotation"]["joint_chi2_3dof"]

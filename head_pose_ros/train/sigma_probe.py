@@ -68,7 +68,7 @@ def probe(model: Any, ds: Any, params: Any, batch_size: int = 64) -> dict[str, A
     published rotation block: head-axis then camera-axis scales)."""
     from torch.utils.data import DataLoader
 
-    from head_pose_ros.covariance import rotation_covariance
+    from head_pose_ros.covariance import rotation_block
     from head_pose_ros.train.evaluate import EvalView, model_inputs
     from head_pose_ros.train.metrics import geodesic_deg
 
@@ -83,9 +83,7 @@ def probe(model: Any, ds: Any, params: Any, batch_size: int = 64) -> dict[str, A
             if "rot_logvar" not in out:
                 raise ValueError("the model has no rotation-uncertainty head")
             R = out["R"][-1].double().numpy()  # noqa: N806
-            sr = np.asarray(params.scale[3:])
-            cov = rotation_covariance(R, out["rot_logvar"].double().numpy(),
-                                      params.rot_head_scale) * np.outer(sr, sr)
+            cov = rotation_block(R, out["rot_logvar"].double().numpy(), params)
             rows[c]["sigma"].append(np.degrees(np.sqrt(np.trace(cov, axis1=-2, axis2=-1))))
             rows[c]["err"].append(geodesic_deg(R, gt))
     res: dict[str, Any] = {}
