@@ -23,7 +23,8 @@ computed exactly (no linearisation), and ``P`` is the mean of a smoothed indicat
 ``Phi((cone - angle) / SMOOTH)`` (``SMOOTH`` = 0.5 deg keeps ``P`` continuous in the inputs).
 About 40 us per face.
 
-Calibration: ``cov_scale`` (the one constant) is fitted by :mod:`head_pose_ros.attention_calib` on
+Calibration: ``cov_scale`` (the one constant) is fitted by
+:mod:`head_pose_ros.train.attention_calib` on
 a held-out synthetic set (``wild_calib``) by minimising the log loss of ``P`` against the true
 "within the cone" label, and reported on other sets (docs/HRI.md); its value for the shipped
 model is :data:`DEFAULT_COV_SCALE`. ``cone`` is the user's choice (parameter

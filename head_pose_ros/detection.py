@@ -129,7 +129,7 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 #: Detector box -> 68-landmark extent: (larger box side / larger extent side, (box centre y -
 #: extent centre y) / extent side). Medians fitted on TRAINING data, the train split of
 #: ``real/aflw_crops`` (never on the AFLW2000 evaluation images; ``python -m
-#: head_pose_ros.teacher.detector_geometry``, see ``geometry.DETECTION_CROP_SCALE``), as in
+#: head_pose_ros.train.detector_geometry``, see ``geometry.DETECTION_CROP_SCALE``), as in
 #: ``docs/results/detector_geometry.json`` (``test/test_detector_geometry.py`` compares): YuNet
 #: 1.19x, centre 0.10 side above the landmark centre (2977 faces); the Haar cascade 1.16x, 0.15
 #: above (2478 faces); IQRs in the file. (Formerly 1.29 /

@@ -28,12 +28,12 @@ done
 [ -d "$SHARED/real/biwi_crops" ] && sets+=(--set "biwi_crops:$SHARED/real/biwi_crops")
 [ -f "$PSEUDO" ] && sets+=(--set "aflw_crops:$SHARED/real/aflw_crops:$PSEUDO")
 rm -rf "$OUT"
-python -m head_pose_ros.attention_calib dump --weights "$W" --out "$OUT" "${sets[@]}"
-python -m head_pose_ros.attention_calib report --dir "$OUT" --calib wild_attn_calib \
+python -m head_pose_ros.train.attention_calib dump --weights "$W" --out "$OUT" "${sets[@]}"
+python -m head_pose_ros.train.attention_calib report --dir "$OUT" --calib wild_attn_calib \
   --json docs/results/attention.json --plot docs/results/attention_reliability.png
 # other cones with the SAME constant (what the node does when attention_cone_deg is changed)
 S="$(python -c 'import json; print(json.load(open("docs/results/attention.json"))["cov_scale"])')"
 for c in 10 20 30; do
-  python -m head_pose_ros.attention_calib report --dir "$OUT" --calib wild_attn_calib \
+  python -m head_pose_ros.train.attention_calib report --dir "$OUT" --calib wild_attn_calib \
     --cone "$c" --cov-scale "$S" --json "docs/results/attention_cone$c.json"
 done

@@ -87,7 +87,7 @@ PEERS="$REPO/.venv-peers"  # created by scripts/setup_env.sh
 # real faces in training (issue 12): pseudo-label summary, the label pipeline on rendered faces
 # with exact labels, the detector-box constants (fitted on aflw_crops, never on AFLW2000)
 python -m head_pose_ros.teacher.pseudolabel --out "$PSEUDO" --summary --json "$OUT/pseudolabels.json"
-python -m head_pose_ros.teacher.detector_geometry --labels "$PSEUDO" --limit 3000 \
+python -m head_pose_ros.train.detector_geometry --labels "$PSEUDO" --limit 3000 \
   --json "$OUT/detector_geometry.json"
 head-pose-eval --weights "$SHIPPED" --format aflw_crops --data "$SHARED/real/aflw_crops" \
   --labels "$PSEUDO" --json "$OUT/aflw_crops_val.json"

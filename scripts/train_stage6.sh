@@ -4,7 +4,7 @@
 # repo (HEAD_POSE_TRAIN_DATA, default outputs/train_data):
 #   1. 12000 synthetic wild crops (seed 106) and the synthetic validation set wild_val (seed 9100);
 #   2. the pseudo-label file of real/aflw_crops (MediaPipe teacher in .venv-peers + the 1220 fit);
-#   3. the rotated real faces (head_pose_ros.synth.rotate_real, training split only);
+#   3. the rotated real faces (head_pose_ros.data.rotate_real, training split only);
 # then trains from the stage-5 model (commit fa6c674; INIT overrides) in resumable stages: rerun
 # the same command after an interruption, it resumes from $OUTDIR/last.safetensors. STEPS (default
 # 0 = the whole schedule) stops early. OUTDIR and EXTRA (more key=value overrides) serve the
@@ -29,7 +29,7 @@ fi
   --count 400 --seed 9100 --crop-size 176 --crop-scale 2.0 --workers 2
 [ -f "$DATA/aflw_pseudo.npz" ] || python -m head_pose_ros.teacher.pseudolabel \
   --crops "$SHARED/real/aflw_crops" --out "$DATA/aflw_pseudo.npz" --json "$DATA/aflw_pseudo.json"
-[ -f "$DATA/aflw_rotated/labels.npz" ] || python -m head_pose_ros.synth.rotate_real \
+[ -f "$DATA/aflw_rotated/labels.npz" ] || python -m head_pose_ros.data.rotate_real \
   --crops "$SHARED/real/aflw_crops" --labels "$DATA/aflw_pseudo.npz" --out "$DATA/aflw_rotated"
 OUTDIR="${OUTDIR:-runs/stage6}"
 # shellcheck disable=SC2086

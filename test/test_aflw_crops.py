@@ -12,8 +12,8 @@ import torch
 
 from head_pose_ros import geometry as geo
 from head_pose_ros import losses as L  # noqa: N812
+from head_pose_ros.data.aflw21 import AFLW21_VERTEX
 from head_pose_ros.data.crop import LOSS_TERMS
-from head_pose_ros.teacher.aflw21 import AFLW21_VERTEX
 
 K = np.array([[480.0, 0.0, 59.5], [0.0, 480.0, 59.5], [0.0, 0.0, 1.0]])
 

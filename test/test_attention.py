@@ -15,7 +15,6 @@ from scipy.spatial.transform import Rotation
 
 from head_pose_ros import attention as att
 from head_pose_ros import engagement as eng
-from head_pose_ros.attention_calib import ece, fit_cov_scale, reliability
 from head_pose_ros.hri_faces import (
     FaceIds,
     align_face,
@@ -26,6 +25,7 @@ from head_pose_ros.hri_faces import (
     normalized_roi,
 )
 from head_pose_ros.ros.tf_buffer import FrameTree, quat_to_matrix
+from head_pose_ros.train.attention_calib import ece, fit_cov_scale, reliability
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import pytest
 from head_pose_ros import detection
 from head_pose_ros import geometry as g
 from head_pose_ros.data.aflw_crops import is_held_out
-from head_pose_ros.teacher import detector_geometry as dg
+from head_pose_ros.train import detector_geometry as dg
 
 RESULT = Path(__file__).resolve().parents[1] / "docs" / "results" / "detector_geometry.json"
 

@@ -12,8 +12,8 @@ import pytest
 from scripted import ScriptedDetector, ScriptedEstimator
 
 from head_pose_ros import geometry as geo
+from head_pose_ros import metrics as hm
 from head_pose_ros.train import evaluate as ev
-from head_pose_ros.train import metrics as hm
 
 
 def _pred(topo, n=4, seed=0):

@@ -1,4 +1,4 @@
-"""Tests of head_pose_ros.train.metrics (pure numpy)."""
+"""Tests of head_pose_ros.metrics (pure numpy)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from head_pose_ros.train import metrics as hm
+from head_pose_ros import metrics as hm
 
 
 def _rot(axis: str, deg: float) -> np.ndarray:

@@ -99,7 +99,7 @@ def silhouette(parts, V: np.ndarray, R: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("yaw0", "yaw1"), [(10.0, 60.0), (-20.0, 35.0), (0.0, -70.0),
                                              (55.0, -5.0)])
 def test_rerendered_landmarks_land_on_the_rendered_face(topology, parts, renderer, yaw0, yaw1):
-    from head_pose_ros.synth.rotate_real import rotate_face
+    from head_pose_ros.data.rotate_real import rotate_face
 
     R, R_new = ypr(yaw0), ypr(yaw1, pitch=-4.0)
     V = topology.vertices.astype(np.float64)
@@ -140,7 +140,7 @@ def test_mirror_fill_shows_the_other_half_where_the_photo_saw_nothing(topology, 
                                                                       renderer):
     """A profile (yaw 55) turned to frontal: the far jaw, unseen in the photo, gets the mirror
     vertices' texture, so its landmarks show the white dots of their mirror partners."""
-    from head_pose_ros.synth.rotate_real import rotate_face
+    from head_pose_ros.data.rotate_real import rotate_face
 
     R, R_new = ypr(55.0), ypr(-5.0)
     V = topology.vertices.astype(np.float64)
@@ -175,9 +175,9 @@ def _name(prefix: str, held: bool) -> str:
 
 def test_only_the_training_split_is_rendered_and_loads_as_synth_npz(tmp_path, topology,
                                                                    renderer):
+    from head_pose_ros.data import rotate_real
     from head_pose_ros.data.aflw_crops import TEACHER_LOSS_MASK, is_held_out
     from head_pose_ros.data.synthetic import SynthNpzDataset
-    from head_pose_ros.synth import rotate_real
 
     names = [_name("train", False), _name("held", True), _name("more", False)]
     labels = make_crops(tmp_path, topology, names, [5.0, -10.0, 30.0])
@@ -209,7 +209,7 @@ def test_only_the_training_split_is_rendered_and_loads_as_synth_npz(tmp_path, to
 
 
 def test_target_rotations():
-    from head_pose_ros.synth.rotate_real import P_OUTWARD, sample_target
+    from head_pose_ros.data.rotate_real import P_OUTWARD, sample_target
 
     rng = np.random.default_rng(0)
     for y in (-80.0, -40.0, 0.0, 40.0, 85.0):

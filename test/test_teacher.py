@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from head_pose_ros import geometry as geo
-from head_pose_ros.teacher import aflw21
+from head_pose_ros.data import aflw21
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS_PY = REPO / ".venv-peers" / "bin" / "python"

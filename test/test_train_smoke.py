@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from head_pose_ros.train import metrics as hm
+from head_pose_ros import metrics as hm
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config" / "train"
 

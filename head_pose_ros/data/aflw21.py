@@ -36,7 +36,7 @@ the others are derived from the template (``template_face_m.npy``) as stated:
 
 ``AFLW21_WEIGHT`` down-weights the two ear lobes (the mapped vertex is up to ~2 cm from the
 real lobe). Checked on a rendered picture of the template: ``docs/results/aflw21_on_template.png``
-(``python -m head_pose_ros.teacher.aflw21 --out ...``) and in ``test/test_teacher.py``.
+(``python -m head_pose_ros.data.aflw21 --out ...``) and in ``test/test_teacher.py``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ unknown). What a sample supervises (``loss_mask`` in ``data.crop.LOSS_TERMS`` or
 * ``status`` 2 (hand landmarks only, mostly profiles the teacher missed): only the 2D terms,
   the sparse landmarks at the iBUG points AFLW shares (visible ones) and the auxiliary term.
 * every kept sample: the visible hand landmarks as ``aux2d`` points on their topology vertices
-  (:mod:`head_pose_ros.teacher.aflw21`), ear lobes down-weighted.
+  (:mod:`head_pose_ros.data.aflw21`), ear lobes down-weighted.
 
 The label file's per-sample quality weight ``q`` (``weight``: the teacher fit's agreement with
 the hand landmarks, 1 for hand-only fits) multiplies the sample's ``loss_mask``. It acts per
@@ -39,7 +39,7 @@ import numpy as np
 
 from head_pose_ros.data.base import FaceDataset, RawSample, read_rgb
 from head_pose_ros.data.crop import AugmentConfig, AuxPoints, FaceLabels
-from head_pose_ros.teacher.aflw21 import (
+from head_pose_ros.data.aflw21 import (
     AFLW21_MIRROR,
     AFLW21_VERTEX,
     AFLW21_WEIGHT,

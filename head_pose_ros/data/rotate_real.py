@@ -1,7 +1,7 @@
 # ruff: noqa: N803, N806  (R, T, K, V: the notation of geometry.py)
 """Out-of-plane rotation synthesis from the real faces (300W-LP style, issue 21 item 1).
 
-``python -m head_pose_ros.synth.rotate_real --crops ../shared/data/real/aflw_crops
+``python -m head_pose_ros.data.rotate_real --crops ../shared/data/real/aflw_crops
 --labels outputs/train_data/aflw_pseudo.npz --out outputs/train_data/aflw_rotated
 --per-face 1 [--limit N] [--workers 2] [--sheet docs/results/rotated_real_sheet.jpg]``
 (``--sheet-only`` redraws the contact sheet of an existing ``--out``). About 135-215 faces/s
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     from head_pose_ros.topology import default_shared_data
 
     sd = default_shared_data()
-    ap = argparse.ArgumentParser(prog="python -m head_pose_ros.synth.rotate_real",
+    ap = argparse.ArgumentParser(prog="python -m head_pose_ros.data.rotate_real",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--crops", default=str(sd / "real" / "aflw_crops"))
     ap.add_argument("--labels", required=True, help="pseudo-label file (teacher.pseudolabel)")

@@ -6,7 +6,7 @@ an image): ``files (N,)`` image file names (relative to ``DIR/images`` or ``DIR`
 ``vertices (N,V,3)`` head frame metres, ``landmarks68 (N,68,2)`` pixels,
 ``landmarks68_visible (N,68)``, ``bbox (N,4)`` x0,y0,x1,y1 pixels. Optional: ``loss_mask (N,6)``
 per-sample loss-term weights in ``data.crop.LOSS_TERMS`` order (e.g. ``cam`` 0 where the camera
-is virtual, :mod:`head_pose_ros.synth.rotate_real`); absent = all terms 1.
+is virtual, :mod:`head_pose_ros.data.rotate_real`); absent = all terms 1.
 
 Crop box source: the 68 landmarks **projected from the dense mesh** (``vertices[landmarks68]``
 with K, R, T) x 1.5, the same rule as for ARKitFace, so every 3D dataset is cropped alike.

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from head_pose_ros.geometry import aflw_label_to_rotation, rotation_to_euler_ypr
-from head_pose_ros.train.metrics import rotation_errors_deg, rotation_summary
+from head_pose_ros.metrics import rotation_errors_deg, rotation_summary
 
 MAX_ABS_ANGLE_DEG = 99.0
 """HopeNet/6DRepNet filter: samples with any label angle beyond this are dropped."""
@@ -116,7 +116,7 @@ def score_rotations(
 
     Returns ``{"detected": {...}, "misses_as_zero": {...}, "n": N, "n_detected": M,
     "missed": [names]}``; each inner dict is a
-    :func:`head_pose_ros.train.metrics.rotation_summary`: ``mae_yaw, mae_pitch, mae_roll, mae_r,
+    :func:`head_pose_ros.metrics.rotation_summary`: ``mae_yaw, mae_pitch, mae_roll, mae_r,
     ge``, the mean signed errors ``bias_*`` and head-frame offsets ``frame_offset_*`` in
     degrees, and ``n``.
     """

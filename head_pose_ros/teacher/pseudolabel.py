@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from head_pose_ros import geometry as geo
-from head_pose_ros.teacher.aflw21 import AFLW21_VERTEX, AFLW21_WEIGHT
+from head_pose_ros.data.aflw21 import AFLW21_VERTEX, AFLW21_WEIGHT
 from head_pose_ros.teacher.fit import (
     FaceBasis,
     TeacherAlignment,

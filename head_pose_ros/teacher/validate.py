@@ -20,16 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from head_pose_ros import metrics as hm
 from head_pose_ros.teacher.pseudolabel import (
     Fitter,
     run_teacher_subprocess,
 )
-from head_pose_ros.train import metrics as hm
 
 
 def rotation_errors(R_pred: np.ndarray, R_gt: np.ndarray) -> dict:
     """MAE yaw/pitch/roll, MAE_r, GE, biases and the mean head-frame offset (degrees, TRG
-    Euler convention; :func:`head_pose_ros.train.metrics.rotation_summary`)."""
+    Euler convention; :func:`head_pose_ros.metrics.rotation_summary`)."""
     return hm.rotation_summary(hm.rotation_errors_deg(R_pred, R_gt))
 
 

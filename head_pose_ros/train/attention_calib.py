@@ -7,7 +7,7 @@ Two steps, so that the slow part (the network on every crop) runs once per check
    checkpoint's calibrated :func:`head_pose_ros.covariance.pose_covariance`, moved to the face
    origin as the node does) and the TRUE head direction and origin::
 
-    python -m head_pose_ros.attention_calib dump --weights W --out outputs/attention \\
+    python -m head_pose_ros.train.attention_calib dump --weights W --out outputs/attention \\
         --set synthetic:outputs/results_data/wild_calib --set biwi_crops:ROOT ...
 
 2. ``report``: fit ``cov_scale`` on the calibration set(s) (``--calib NAME``, log loss of P
@@ -15,7 +15,7 @@ Two steps, so that the slow part (the network on every crop) runs once per check
    report every set: expected calibration error (ECE, 10 equal-width bins, weighted by bin
    count), Brier score, positive rate and the reliability diagram, as JSON and a PNG::
 
-    python -m head_pose_ros.attention_calib report --dir outputs/attention \\
+    python -m head_pose_ros.train.attention_calib report --dir outputs/attention \\
         --calib wild_attn_calib --json docs/results/attention.json \\
         --plot docs/results/attention_reliability.png
 
@@ -124,8 +124,8 @@ def dump(weights: str, specs: list[str], out: str, device: str = "cpu") -> None:
     from head_pose_ros.checkpoint import load_checkpoint
     from head_pose_ros.covariance import CovarianceParams
     from head_pose_ros.frames import eye_midpoint
+    from head_pose_ros.metrics import euler_ypr_deg
     from head_pose_ros.train.calibrate import covariances, open_set, predict
-    from head_pose_ros.train.metrics import euler_ypr_deg
 
     dev = torch.device(device)
     model, info = load_checkpoint(weights, device=dev)

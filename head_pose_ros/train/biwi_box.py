@@ -81,8 +81,8 @@ def check_convention(weights: str, root: str, *, every: int = 25) -> dict[str, A
 
     from head_pose_ros.checkpoint import load_checkpoint
     from head_pose_ros.data.biwi_crops import BIWICropsDataset
+    from head_pose_ros.metrics import geodesic_deg
     from head_pose_ros.train.evaluate import EvalView, predict_dataset
-    from head_pose_ros.train.metrics import geodesic_deg
 
     model, _ = load_checkpoint(weights)
     ds = BIWICropsDataset(root, model.topology(), split="train",

@@ -109,7 +109,7 @@ def rotation_report(pred: dict[str, np.ndarray], errors: np.ndarray, covs: np.nd
                     params: CovarianceParams) -> dict[str, Any]:
     """Head-axis and joint (chi-square, 3 dof) coverage and sigma by |yaw| of one set
     (``errors``: its :func:`pose_errors`)."""
-    from head_pose_ros.train.metrics import euler_ypr_deg
+    from head_pose_ros.metrics import euler_ypr_deg
 
     d_cam = errors[:, 3:]
     rot = covs[:, 3:, 3:]

@@ -1,6 +1,6 @@
 """Fit the detector-box -> training-crop constants on ``real/aflw_crops`` (never AFLW2000).
 
-``python -m head_pose_ros.teacher.detector_geometry --labels PSEUDO.npz --json OUT``
+``python -m head_pose_ros.train.detector_geometry --labels PSEUDO.npz --json OUT``
 
 For every kept crop of the pseudo-label file (:mod:`.pseudolabel`) the protocol box is the
 training crop ``geometry.crop_box_from_landmarks(lm68, 1.5)`` of its 68 landmarks: the teacher

@@ -49,8 +49,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from head_pose_ros import geometry as geo
+from head_pose_ros import metrics as hm
 from head_pose_ros.data.base import FaceDataset
-from head_pose_ros.train import metrics as hm
 
 FORMATS = ("synthetic", "synth_stream", "arkitface", "biwi", "biwi_crops", "aflw2000",
            "aflw_crops")
@@ -284,7 +284,7 @@ def detection_summary(errors: dict[str, np.ndarray], missed: np.ndarray,
     """Rotation figures in the layout of the peers' JSON
     (:func:`head_pose_ros.peers.aflw2000.evaluate_rotations`): ``detected`` (faces found only)
     and ``misses_as_zero`` (every sample, a miss scored as R = I), each a
-    :func:`~head_pose_ros.train.metrics.rotation_summary` (degrees; None when empty), then
+    :func:`~head_pose_ros.metrics.rotation_summary` (degrees; None when empty), then
     ``n_detected`` and ``missed`` (sample names)."""
     def subset(mask: np.ndarray) -> dict[str, Any]:
         return hm.rotation_summary({k: errors[k][mask] for k in hm.ROTATION_ERROR_KEYS})

@@ -12,10 +12,22 @@ with a model says on which checkpoint (:func:`measured_on`), and whether it is t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from head_pose_ros.train import results_real, results_turned
+from head_pose_ros.train.results_common import (
+    RESULTS_CMD,
+    MissingResultError,
+    checkpoint_of,
+    fmt,
+    fmt_signed,
+    is_shipped,
+    measured_on,
+    need,
+    need_file,
+)
 
 POSE_COLS = [("mae_yaw", "yaw"), ("mae_pitch", "pitch"), ("mae_roll", "roll"), ("mae_r", "MAE_r"),
              ("ge", "GE"), ("mae_tx", "tx"), ("mae_ty", "ty"), ("mae_tz", "tz"),
@@ -23,82 +35,11 @@ POSE_COLS = [("mae_yaw", "yaw"), ("mae_pitch", "pitch"), ("mae_roll", "roll"), (
              ("lmk_mean", "lmk mean")]
 
 
-def _fmt(v: Any, digits: int = 2) -> str:
-    return "–" if v is None else f"{float(v):.{digits}f}"
-
-
-def _fmt_signed(v: Any, digits: int = 2) -> str:
-    return "–" if v is None else f"{float(v):+.{digits}f}"
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-class MissingResultError(RuntimeError):
-    """An input of a RESULTS.md section is missing or stale (the message says which, and how to
-    produce it)."""
-
-
-RESULTS_CMD = "run `bash scripts/results.sh CHECKPOINT`"
-
-
-def _need(path: Path, how: str = RESULTS_CMD) -> dict[str, Any]:
-    """The JSON at ``path``; :class:`MissingResultError` (naming ``how``) if it is absent."""
-    r = _load(path)
-    if r is None:
-        raise MissingResultError(f"{path} is missing: {how}")
-    return r
-
-
-def _need_file(path: Path, how: str = RESULTS_CMD) -> Path:
-    if not path.is_file():
-        raise MissingResultError(f"{path} is missing: {how}")
-    return path
-
-
-def checkpoint_of(r: dict[str, Any], name: str) -> str:
-    """The checkpoint a result file was measured on (its ``weights``, as head-pose-eval and
-    head-pose-video record it)."""
-    w = r.get("weights")
-    if not w:
-        raise MissingResultError(f"{name} records no checkpoint ('weights'): re-run the "
-                                 "command that wrote it")
-    return str(w)
-
-
-def is_shipped(recorded: str, shipped: Path) -> bool:
-    """Whether a recorded checkpoint path is the shipped file: the same file, or the same
-    trailing path components (a path recorded on another machine or relative to the repo)."""
-    rec = Path(recorded)
-    if rec.is_file() and shipped.is_file() and rec.resolve() == shipped.resolve():
-        return True
-    a, b = rec.parts, shipped.resolve().parts
-    n = min(len(a), len(b), 2)
-    return n > 0 and a[-n:] == b[-n:]
-
-
-def _show(recorded: str, shipped: Path) -> str:
-    return (f"the shipped model (`{Path(*shipped.parts[-2:])}`)" if is_shipped(recorded, shipped)
-            else f"`{recorded}` (not the shipped model)")
-
-
-def measured_on(named: list[tuple[str, dict[str, Any]]], shipped: Path) -> str:
-    """One sentence: the checkpoint(s) the results ``(file name, result)`` were measured on."""
-    seen: dict[str, list[str]] = {}
-    for name, r in named:
-        seen.setdefault(checkpoint_of(r, name), []).append(name)
-    if len(seen) == 1:
-        return f"Measured on {_show(next(iter(seen)), shipped)}."
-    return "Measured on " + "; ".join(f"{_show(w, shipped)}: {', '.join(n)}"
-                                      for w, n in seen.items()) + "."
-
-
 def pose_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
     head = "| set | n | " + " | ".join(c for _, c in POSE_COLS) + " |"
     out = [head, "|" + "---|" * (len(POSE_COLS) + 2)]
     for name, r in rows:
-        out.append(f"| {name} | {r['n']} | " + " | ".join(_fmt(r.get(k)) for k, _ in POSE_COLS)
+        out.append(f"| {name} | {r['n']} | " + " | ".join(fmt(r.get(k)) for k, _ in POSE_COLS)
                    + " |")
     return out
 
@@ -110,7 +51,7 @@ def aflw_table(ours: dict[str, Any], peers: dict[str, Any], ours_detector: dict[
     keys = ("mae_yaw", "mae_pitch", "mae_roll", "mae_r", "ge")
 
     def cells(r: dict[str, Any]) -> str:
-        return " | ".join([*(_fmt(r.get(k)) for k in keys), _fmt_signed(r.get("bias_pitch"))])
+        return " | ".join([*(fmt(r.get(k)) for k in keys), fmt_signed(r.get("bias_pitch"))])
 
     def model(r: dict[str, Any], name: str) -> str:
         w = checkpoint_of(r, name)
@@ -125,7 +66,7 @@ def aflw_table(ours: dict[str, Any], peers: dict[str, Any], ours_detector: dict[
     for name, p in rows:
         d, z = p["detected"], p["misses_as_zero"]
         out.append(f"| {name} | {p['n_detected']}/{p['n']} | {cells(d)} | "
-                   f"{_fmt(z['mae_r'])} / {_fmt(z['ge'])} |")
+                   f"{fmt(z['mae_r'])} / {fmt(z['ge'])} |")
     return out
 
 
@@ -143,7 +84,7 @@ def synthetic_peer_table(peers: dict[str, Any]) -> list[str]:
     for name, res in synth.items():
         for peer, p in res["peers"].items():
             out.append(f"| {name} | {peer} | {p['n_detected']}/{p['n']} | "
-                       + " | ".join(_fmt(p["detected"].get(k)) for k in keys) + " |")
+                       + " | ".join(fmt(p["detected"].get(k)) for k in keys) + " |")
     return out
 
 
@@ -186,7 +127,7 @@ def frame_offset_section(res: dict[str, dict[str, Any]], shipped: Path) -> list[
            "and two face models need not agree on where \"straight ahead\" is. "
            f"head_pose_ros rows: {measured_on(ours, shipped)}", "",
            "| method | labels | about x | about y | about z |", "|---|---|---|---|---|"]
-    out += [f"| {m} | {lab} | " + " | ".join(_fmt_signed(v) for v in o) + " |"
+    out += [f"| {m} | {lab} | " + " | ".join(fmt_signed(v) for v in o) + " |"
             for m, lab, o in rows]
     if bridge:
         out += ["", "A peer that sees both label sets bridges the two frames: its offset on "
@@ -252,7 +193,7 @@ def ablation_table(folder: Path, shipped: Path) -> list[str]:
             raise MissingResultError(f"{folder}: {label} ({exp}_s<seed>.<set>.json) needs "
                                      f"results on both {sets} for the same seeds, found "
                                      f"{seeds}: {how}")
-        runs = {s: [_need(p, how) for p in f] for s, f in files.items()}
+        runs = {s: [need(p, how) for p in f] for s, f in files.items()}
         ckpts = sorted({checkpoint_of(r, p.name) for s in sets
                         for p, r in zip(files[s], runs[s], strict=True)})
         roots |= {str(Path(w).parent.parent) for w in ckpts}
@@ -262,7 +203,7 @@ def ablation_table(folder: Path, shipped: Path) -> list[str]:
             for key, _, digits in ABLATION_KEYS:
                 v = [float(r[key]) for r in runs[s]]
                 mean = sum(v) / len(v) if v else None
-                cells.append(_fmt(mean, digits) + (" (" + "/".join(_fmt(x, digits) for x in v)
+                cells.append(fmt(mean, digits) + (" (" + "/".join(fmt(x, digits) for x in v)
                                                    + ")" if len(v) > 1 else ""))
         names = ", ".join(Path(w).parent.name for w in ckpts)
         out.append(f"| {label} ({len(runs[sets[0]])}) | " + " | ".join(cells)
@@ -299,20 +240,20 @@ def video_section(video: dict[str, Any], results: Path, shipped: Path) -> list[s
 
     def cell(p: dict[str, Any], key: str, digits: int) -> str:
         r, f = p["raw"][key], p["filtered"][key]
-        return (f"{_fmt(r['median'], digits)} / {_fmt(r['p95'], digits)} -> "
-                f"{_fmt(f['median'], digits)} / {_fmt(f['p95'], digits)}")
+        return (f"{fmt(r['median'], digits)} / {fmt(r['p95'], digits)} -> "
+                f"{fmt(f['median'], digits)} / {fmt(f['p95'], digits)}")
 
     for pid, p in video["people"].items():
         lines.append(
             f"| id {pid} | {p['first_frame']}-{p['last_frame']} ({p['frames_reported']}) | "
             f"{p['gaps']} | {p['mean_distance_m']:.2f} | {cell(p, 'rot_step_deg', 2)} | "
             f"{cell(p, 'rot_accel_deg', 2)} | {cell(p, 'trans_step_mm', 1)} | "
-            f"{cell(p, 'trans_accel_mm', 1)} | {_fmt(p['lag_rot_deg']['median'])} deg, "
-            f"{_fmt(p['lag_trans_mm']['median'], 1)} mm |")
+            f"{cell(p, 'trans_accel_mm', 1)} | {fmt(p['lag_rot_deg']['median'])} deg, "
+            f"{fmt(p['lag_trans_mm']['median'], 1)} mm |")
     lines.append("")
     for name, title in (("video_sheet.jpg", "contact sheet of the overlay"),
                         ("video_poses.png", "poses over time, raw vs filtered")):
-        _need_file(results / name)
+        need_file(results / name)
         lines += [f"![{title}](results/{name})", ""]
     return lines
 
@@ -324,10 +265,10 @@ RESULT_FILES = ("selfie_test", "robot_test", "aflw2000", "aflw2000_detector", "a
 
 def render(results: Path, weights: Path) -> str:
     """The page; :class:`MissingResultError` if any section's input is missing or stale."""
-    _need_file(weights, "the shipped model (--weights) is needed for the model section")
+    need_file(weights, "the shipped model (--weights) is needed for the model section")
     how = {"aflw2000_peers": "run the MediaPipe peers (scripts/results.sh step 4)",
            "coverage": "run `bash scripts/results.sh CHECKPOINT` (calibration)"}
-    res = {name: _need(results / f"{name}.json", how.get(name, RESULTS_CMD))
+    res = {name: need(results / f"{name}.json", how.get(name, RESULTS_CMD))
            for name in RESULT_FILES}
     selfie, robot = res["selfie_test"], res["robot_test"]
     lines = ["# Results", "",
@@ -364,11 +305,7 @@ def render(results: Path, weights: Path) -> str:
     lines += ["Pitch bias = mean signed pitch error (AFLW2000 angles); see the head-frame "
               "offset section.", ""]
     lines += frame_offset_section(res, weights)
-    from head_pose_ros.train import results_real  # imports this module's helpers
-
     lines += results_real.render(results, weights)
-    from head_pose_ros.train import results_turned  # imports this module's helpers
-
     lines += results_turned.render(results, weights)
     lines += ["## Ablation: T directly vs correction parameters (selfie -> robot)", "",
               "Tiny CPU runs of `scripts/ablation.sh` (CPU-sized model, 640 `selfie` training "

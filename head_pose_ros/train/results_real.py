@@ -2,9 +2,9 @@
 
 Files (``docs/results/``): ``pseudolabels.json`` (:mod:`head_pose_ros.teacher.pseudolabel`
 summary), ``teacher_validation.json`` (:mod:`head_pose_ros.teacher.validate`),
-``detector_geometry.json`` (:mod:`head_pose_ros.teacher.detector_geometry`) and
+``detector_geometry.json`` (:mod:`head_pose_ros.train.detector_geometry`) and
 ``real_ablation/<arm>.<set>.json`` (``head-pose-eval`` of the two arms of
-``scripts/real_ablation.sh``). Every file is required (:class:`results_md.MissingResultError`
+``scripts/real_ablation.sh``). Every file is required (:class:`.results_common.MissingResultError`
 names the missing one and its command); sections measured with a model name the checkpoint.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from head_pose_ros.train.results_md import MissingResultError, _need, checkpoint_of, measured_on
-from head_pose_ros.train.results_md import _fmt as _f
+from head_pose_ros.train.results_common import MissingResultError, checkpoint_of, measured_on, need
+from head_pose_ros.train.results_common import fmt as _f
 
 PSEUDO_CMD = ("run `bash scripts/results.sh` with the pseudo-label file (scripts/train_real_mix.sh "
               "builds it)")
@@ -71,7 +71,7 @@ def pseudolabel_section(s: dict[str, Any], v: dict[str, Any]) -> list[str]:
 def detector_section(d: dict[str, Any]) -> list[str]:
     if d.get("split") != "train":
         raise MissingResultError("detector_geometry.json was not measured on the training split "
-                                 "only: re-run `python -m head_pose_ros.teacher.detector_geometry`"
+                                 "only: re-run `python -m head_pose_ros.train.detector_geometry`"
                                  " (scripts/results.sh)")
     rows = [("crop side / YuNet box side (DETECTION_CROP_SCALE)", d["crop_scale"]),
             ("crop centre below YuNet centre / side (DETECTION_CROP_OFFSET_Y)",
@@ -83,7 +83,7 @@ def detector_section(d: dict[str, Any]) -> list[str]:
     out = ["Detector-box constants, fitted on training data (the train split of "
            f"`real/aflw_crops`, {d['crops_used']} teacher-fitted crops with |yaw| <= "
            f"{d['max_yaw_deg']:.0f} deg, protocol box from the fitted 68 landmarks), never on the "
-           "held-out crops or AFLW2000 (`python -m head_pose_ros.teacher.detector_geometry`; "
+           "held-out crops or AFLW2000 (`python -m head_pose_ros.train.detector_geometry`; "
            "the constants in the code are these medians, test/test_detector_geometry.py):", "",
            "| quantity | n | median | IQR |", "|---|---|---|---|"]
     for name, st in rows:
@@ -98,7 +98,7 @@ def detector_section(d: dict[str, Any]) -> list[str]:
 def ablation_section(folder: Path) -> list[str]:
     """The two arms of ``scripts/real_ablation.sh`` on every set; the checkpoint of each arm."""
     how = "run `bash scripts/real_ablation.sh`"
-    res = {(a, s): _need(folder / f"{a}.{s}.json", how) for a, _ in ABLATION_ARMS
+    res = {(a, s): need(folder / f"{a}.{s}.json", how) for a, _ in ABLATION_ARMS
            for s, _ in ABLATION_SETS}
     out = ["| training mix | " + " | ".join(n for _, n in ABLATION_SETS)
            + " | AFLW2000 pitch bias (protocol) | checkpoint |",
@@ -115,10 +115,10 @@ def ablation_section(folder: Path) -> list[str]:
 def render(results: Path, shipped: Path) -> list[str]:
     """The "Real faces in training" section (``shipped``: the shipped checkpoint)."""
     lines = ["## Real faces in training: pseudo-labelled `aflw_crops`", ""]
-    lines += pseudolabel_section(_need(results / "pseudolabels.json", PSEUDO_CMD),
-                                 _need(results / "teacher_validation.json"))
-    lines += detector_section(_need(results / "detector_geometry.json", PSEUDO_CMD))
-    val = _need(results / "aflw_crops_val.json", PSEUDO_CMD)
+    lines += pseudolabel_section(need(results / "pseudolabels.json", PSEUDO_CMD),
+                                 need(results / "teacher_validation.json"))
+    lines += detector_section(need(results / "detector_geometry.json", PSEUDO_CMD))
+    val = need(results / "aflw_crops_val.json", PSEUDO_CMD)
     lines += ["Held-out real crops (`aflw_crops` val split, "
               f"{val['n']} teacher-fitted crops never trained on; errors against their "
               "pseudo-labels, so they include the labels' own error; `head-pose-eval "

@@ -1,6 +1,6 @@
 """docs/RESULTS.md sections on turned heads and the per-face rotation uncertainty (issue 21).
 
-Files (``docs/results/``), every one required (:class:`results_md.MissingResultError` names the
+Files (``docs/results/``), every one required (:class:`.results_common.MissingResultError` names the
 missing one and its command):
 
 * ``biwi_convention.json`` (:mod:`head_pose_ros.train.biwi_box` ``--convention``);
@@ -19,15 +19,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from head_pose_ros.train.results_md import (
+from head_pose_ros.train.results_common import (
     MissingResultError,
-    _need,
-    _need_file,
     checkpoint_of,
     is_shipped,
     measured_on,
+    need,
+    need_file,
 )
-from head_pose_ros.train.results_md import _fmt as _f
+from head_pose_ros.train.results_common import fmt as _f
 
 BINS = ("0-30", "30-60", "60-90")
 PROBE = ("clean", "blur", "occlusion", "small", "noise")
@@ -60,8 +60,8 @@ def _cell(b: dict[str, Any], k: str) -> str:
 
 
 def yaw_section(results: Path, shipped: Path) -> list[str]:
-    named = [(n, _need(results / f"{n}.json")) for n, _ in YAW_SETS]
-    conv = _need(results / "biwi_convention.json")
+    named = [(n, need(results / f"{n}.json")) for n, _ in YAW_SETS]
+    conv = need(results / "biwi_convention.json")
     med = ", ".join(f"{k} {_f(v, 1)}" for k, v in conv["median_geodesic_deg"].items())
     out = ["## Turned heads: rotation error by |yaw|", "",
            "MAE_r in degrees (faces in the bin) by ground-truth |yaw|; ratio = 60-90 / 0-30. "
@@ -85,9 +85,9 @@ def uncertainty_section(results: Path, shipped: Path) -> list[str]:
     """Coverage of the shipped calibration; refused when coverage.json holds other scales."""
     from head_pose_ros.checkpoint import read_checkpoint_metadata
 
-    cov = _need(results / "coverage.json", "run `bash scripts/results.sh CHECKPOINT` "
+    cov = need(results / "coverage.json", "run `bash scripts/results.sh CHECKPOINT` "
                 "(calibration)")
-    _need_file(results / "sigma_vs_yaw.png")
+    need_file(results / "sigma_vs_yaw.png")
     stored = read_checkpoint_metadata(shipped).get("meta", {}).get("covariance", {})
     for key in ("scale", "rot_head_scale"):
         a = [float(x) for x in cov.get(key, [])]
@@ -133,7 +133,7 @@ def uncertainty_section(results: Path, shipped: Path) -> list[str]:
             f"{_f(by[b]['mean_sigma_deg'])} / {_f(by[b]['rms_error_deg'])} ({by[b]['n']})"
             if b in by else "–" for b in BINS) + " |")
     out += ["", "![sigma vs yaw](results/sigma_vs_yaw.png)", ""]
-    probe = _need(results / "sigma_probe.json")
+    probe = need(results / "sigma_probe.json")
     out += ["The same sigma on degraded crops (`python -m head_pose_ros.train.sigma_probe`: "
             "blur 2.5 % of the crop side, the lower-left quarter occluded, the crop through "
             "24 px, pixel noise): mean sigma / mean geodesic error in degrees, and both as "
@@ -147,9 +147,9 @@ def uncertainty_section(results: Path, shipped: Path) -> list[str]:
 
 
 def training_section(results: Path) -> list[str]:
-    c = _need(results / "stage6_curve.json", CURVE_CMD)
-    _need_file(results / "stage6_curve.png", CURVE_CMD)
-    b = _need(results / "train_step.json", BENCH_CMD)
+    c = need(results / "stage6_curve.json", CURVE_CMD)
+    need_file(results / "stage6_curve.png", CURVE_CMD)
+    b = need(results / "train_step.json", BENCH_CMD)
     every = c["steps"][1] - c["steps"][0] if len(c["steps"]) > 1 else "?"
     out = ["## Stage 6 training: validation curve and step throughput", "",
            f"Validation MAE_r (deg) of `{c['history']}` every {every} steps ({c['flat_rule']}: "
@@ -184,7 +184,7 @@ def ablation_section(results: Path, shipped: Path) -> list[str]:
            "| arm | BIWI val bins | BIWI all | aflw val bins | aflw all | AFLW2000 | AFLW2000 "
            "YuNet | selfie | robot | checkpoint |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm, label in ARMS:
-        r = {s: _need(folder / f"{arm}.{s}.json", ABLATION_CMD) for s in sets}
+        r = {s: need(folder / f"{arm}.{s}.json", ABLATION_CMD) for s in sets}
         w = checkpoint_of(r["biwi_crops_val"], f"{arm}.biwi_crops_val.json")
         if is_shipped(w, shipped):
             raise MissingResultError(f"ablation arm {arm} was measured on the shipped model")

@@ -69,8 +69,8 @@ def probe(model: Any, ds: Any, params: Any, batch_size: int = 64) -> dict[str, A
     from torch.utils.data import DataLoader
 
     from head_pose_ros.covariance import rotation_block
+    from head_pose_ros.metrics import geodesic_deg
     from head_pose_ros.train.evaluate import EvalView, model_inputs
-    from head_pose_ros.train.metrics import geodesic_deg
 
     model.eval()
     rows: dict[str, dict[str, list[np.ndarray]]] = {c: {"sigma": [], "err": []}
