@@ -15,6 +15,7 @@ Geometry conventions: :mod:`head_pose_ros.geometry`.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ class HeadPoseEstimator:
         self.input_size = model.config.input_size
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        #: seconds per stage of the last :meth:`predict` call with faces (see there)
+        self.last_timings: dict[str, float] = {"crop": 0.0, "infer": 0.0, "post": 0.0}
 
     @classmethod
     def from_checkpoint(
@@ -239,6 +242,11 @@ class HeadPoseEstimator:
             intrinsics_guessed: K is a guess (uncalibrated camera): inflates the covariance.
         Returns:
             One :class:`FaceEstimate` per box, in box order (empty list for no box).
+
+        After a call with at least one box, :attr:`last_timings` holds the seconds this call
+        spent per stage: ``"crop"`` (crop boxes, warps, crop intrinsics), ``"infer"`` (tensor
+        conversion, the forward pass, outputs back to numpy; CUDA work included, as the outputs
+        are copied back) and ``"post"`` (poses, translation, landmarks, covariance).
         """
         image = np.asarray(image)
         if image.ndim == 2:
@@ -271,6 +279,7 @@ class HeadPoseEstimator:
             raise ValueError(f"boxes must be (M, 4) or (M, 5), got {boxes.shape}")
         scores = boxes[:, 4] if boxes.shape[1] == 5 else np.ones(len(boxes))
 
+        t_crop = time.perf_counter()
         s = self.input_size
         crop_boxes, crops = [], []
         for b in boxes:
@@ -282,6 +291,7 @@ class HeadPoseEstimator:
         K_crops = np.stack([g.crop_intrinsics(K, cb, s) for cb in crop_boxes_a])  # noqa: N806
         infos = np.stack([g.bbox_info(K, cb) for cb in crop_boxes_a])
 
+        t_infer = time.perf_counter()
         dev, f32 = self.device, torch.float32
         x = torch.from_numpy(np.stack(crops)).to(dev)  # (M, s, s, 3) uint8 BGR
         x = x.permute(0, 3, 1, 2).flip(1).to(f32).div_(255.0)
@@ -303,6 +313,7 @@ class HeadPoseEstimator:
             logvar = out.get("rot_logvar")
             logvar = None if logvar is None else logvar.double().cpu().numpy()
 
+        t_post = time.perf_counter()
         results = []
         R_all = g.rot6d_to_matrix(rot6d)  # noqa: N806
         q_all = g.matrix_to_quaternion(R_all)
@@ -332,4 +343,6 @@ class HeadPoseEstimator:
                     crop_box=crop_boxes_a[i],
                 )
             )
+        self.last_timings = {"crop": t_infer - t_crop, "infer": t_post - t_infer,
+                             "post": time.perf_counter() - t_post}
         return results

@@ -24,6 +24,7 @@ the image, metres. Stamps are seconds (any monotonic clock; the filter uses diff
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -90,14 +91,27 @@ class TrackedHead:
     est: Any
 
 
+#: the stages of :attr:`FrameResult.timings`, in frame order
+STAGES: tuple[str, ...] = ("detect", "crop", "infer", "post")
+
+
 @dataclass
 class FrameResult:
-    """What :meth:`HeadPosePipeline.process` found in one frame."""
+    """What :meth:`HeadPosePipeline.process` found in one frame.
+
+    ``timings``: seconds this frame spent per stage (:data:`STAGES`): ``"detect"`` (the
+    detector and its box conversion; 0.0 on a frame where the faces were followed), ``"crop"``,
+    ``"infer"`` and ``"post"`` as the estimator's :attr:`~head_pose_ros.estimator.
+    HeadPoseEstimator.last_timings` (an estimator without them: the whole ``predict`` is
+    ``"infer"``), ``"post"`` also holding the pipeline's own work (landmarks to follow,
+    one-per-face, tracking, filtering). All 0.0 for a stage that did not run.
+    """
 
     people: list[TrackedHead]
     removed: list[int] = field(default_factory=list)  # track ids that ended in this frame
     n_estimates: int = 0  # faces estimated, tentative tracks included
     detector_ran: bool = False
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
 class HeadPosePipeline:
@@ -133,9 +147,21 @@ class HeadPosePipeline:
         """Run one frame. ``image`` (H, W, 3) uint8 BGR, ``K`` (3, 3) its intrinsics, ``dist``
         OpenCV distortion coefficients of a raw image (None: rectified), ``stamp`` in s."""
         h, w = image.shape[:2]
+        timings = dict.fromkeys(STAGES, 0.0)
+        t0 = time.perf_counter()
         dets, ran = self._detect(image)
+        t1 = time.perf_counter()
+        if ran:
+            timings["detect"] = t1 - t0
         estimates = [] if len(dets) == 0 else list(self.estimator.predict(
             image, K, dets.as_array(), dist_coeffs=dist, intrinsics_guessed=intrinsics_guessed))
+        t2 = time.perf_counter()
+        if estimates:
+            stages = getattr(self.estimator, "last_timings", None)
+            if isinstance(stages, dict) and all(k in stages for k in STAGES[1:]):
+                timings.update({k: float(stages[k]) for k in STAGES[1:]})
+            else:
+                timings["infer"] = t2 - t1
         points = [self._follow_points(e, K, dist) for e in estimates]
         extents = np.array([box_from_landmarks(p) if np.all(np.isfinite(p))
                             else np.asarray(e.box, np.float64).reshape(4)
@@ -146,7 +172,8 @@ class HeadPosePipeline:
         extents = extents[keep]
         self.follower.update(points, np.array([float(e.score) for e in estimates]), (w, h))
         people, removed = self._track(estimates, extents, stamp)
-        return FrameResult(people, removed, len(estimates), ran)
+        timings["post"] += time.perf_counter() - t2
+        return FrameResult(people, removed, len(estimates), ran, timings)
 
     # ------------------------------------------------------------------ steps
     def _detect(self, image: np.ndarray) -> tuple[FaceDetections, bool]:

@@ -107,6 +107,8 @@ def test_batched_equals_single_and_order(topology, random_model):
     boxes = np.stack([np.r_[box1, 0.9], np.r_[box2, 0.8]])
     both = est.predict(img, K, boxes)
     assert [f.score for f in both] == pytest.approx([0.9, 0.8])
+    assert set(est.last_timings) == {"crop", "infer", "post"}
+    assert all(v > 0.0 for v in est.last_timings.values())
     for i in range(2):
         (single,) = est.predict(img, K, boxes[i:i + 1])
         np.testing.assert_allclose(single.T, both[i].T, rtol=1e-4, atol=1e-6)

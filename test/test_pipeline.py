@@ -115,3 +115,16 @@ def test_covariance_is_sanitised(bad):
                             PipelineConfig(tracker_min_hits=1))
     cov = pipe.process(IMAGE, K, 0.0).people[0].cov
     assert np.all(np.isfinite(cov)) and np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_timings_name_every_stage_and_detect_is_zero_when_following():
+    frames = [_box(320 + i, 240)[None] for i in range(4)]
+    pipe = HeadPosePipeline(ScriptedEstimator(), ScriptedDetector(frames),
+                            PipelineConfig(detect_every_n=2))
+    res = [pipe.process(IMAGE, K, stamp=i / 30) for i in range(4)]
+    for r in res:
+        assert set(r.timings) == {"detect", "crop", "infer", "post"}
+        assert all(v >= 0.0 for v in r.timings.values())
+        assert r.timings["infer"] > 0.0 and r.timings["post"] > 0.0
+    assert [r.detector_ran for r in res] == [True, False, True, False]
+    assert res[0].timings["detect"] > 0.0 and res[1].timings["detect"] == 0.0
