@@ -162,7 +162,7 @@ def test_not_a_yunet_model_is_refused(tmp_path):
 # --------------------------------------------------------------------------- detector choice
 def _no_haar(monkeypatch):
     monkeypatch.delattr(cv2, "data", raising=False)
-    monkeypatch.setattr(detection, "HAAR_DIRS", ())
+    monkeypatch.setattr(detection.haar, "HAAR_DIRS", ())
 
 
 def test_auto_prefers_yunet_model_then_cache_then_haar(shared_data, tmp_path):
@@ -217,7 +217,7 @@ def test_haar_found_in_system_folders(tmp_path, monkeypatch):
     sysdir.mkdir()
     shutil.copy(f"{base}/haarcascade_frontalface_default.xml", sysdir)
     _no_haar(monkeypatch)
-    monkeypatch.setattr(detection, "HAAR_DIRS", ("/nonexistent/haarcascades", str(sysdir)))
+    monkeypatch.setattr(detection.haar, "HAAR_DIRS", ("/nonexistent/haarcascades", str(sysdir)))
     assert detection.haar_search_dirs() == ["/nonexistent/haarcascades", str(sysdir)]
     assert find_haar_cascade() == sysdir / "haarcascade_frontalface_default.xml"
     c = resolve_detector("auto", "", model_dir=tmp_path / "empty")
