@@ -6,8 +6,13 @@ the node publishes.
 
 One frame::
 
-    boxes   = detector(image)                 every ``detect_every_n`` frames, else the boxes
-              or follower.detections()        of the faces followed from the previous frame
+    boxes   = detector(image)                 every ``detect_every_n`` frames (and when the
+                                              follower has no face or just lost one); a
+                                              detection that overlaps a followed face takes
+                                              the followed box (the crop the model's own
+                                              landmarks give, see below)
+              or follower.detections()        else: the boxes of the faces followed from the
+                                              previous frame, moved by their motion
     faces   = estimator.predict(image, K, boxes, dist)      (one batched forward pass)
     faces   = one per face                    estimates whose landmark extents overlap
                                               (IoU > 0.5, e.g. two nested Haar boxes of one
@@ -17,6 +22,12 @@ One frame::
                                               detector's box); tentative tracks are hidden
     R, T, C = PoseFilter per track            One-Euro on SE(3) (``filter = 'none'``: raw),
                                               covariance C propagated through the filter
+    follow  = follower.update(landmarks, fit, track)   next frame's boxes: the 68 3D
+                                              landmarks projected with K, their extent moved
+                                              by the track's motion; a face whose landmark fit
+                                              (heatmap vs. 3D landmarks,
+                                              ``detection.follow.landmark_fit``) is poor is
+                                              dropped and the detector runs on the next frame
 
 Poses follow :mod:`head_pose_ros.geometry`: ``X_cam = R @ X_head + T`` in the optical frame of
 the image, metres. Stamps are seconds (any monotonic clock; the filter uses differences).
@@ -39,6 +50,7 @@ from head_pose_ros.detection import (
     box_iou,
     estimator_boxes,
 )
+from head_pose_ros.detection.follow import landmark_fit
 from head_pose_ros.geometry import box_from_landmarks
 from head_pose_ros.tracking import FaceTracker, PoseFilter
 
@@ -124,6 +136,11 @@ class HeadPosePipeline:
         cfg: :class:`PipelineConfig`.
     """
 
+    #: following on (``detect_every_n > 1``), on a detector frame a detection that overlaps a
+    #: followed face by this IoU (estimator boxes) is estimated from the followed box (None:
+    #: always from the detector's box). ``detect_every_n = 1`` always uses the detector's box.
+    refine_iou: float | None = 0.3
+
     def __init__(self, estimator: Any, detector: Any, cfg: PipelineConfig | None = None) -> None:
         self.estimator = estimator
         self.detector = detector
@@ -170,8 +187,10 @@ class HeadPosePipeline:
         estimates = [estimates[i] for i in keep]
         points = [points[i] for i in keep]
         extents = extents[keep]
-        self.follower.update(points, np.array([float(e.score) for e in estimates]), (w, h))
-        people, removed = self._track(estimates, extents, stamp)
+        people, removed, keys = self._track(estimates, extents, stamp)
+        fits = [landmark_fit(e.landmarks68, p) for e, p in zip(estimates, points, strict=True)]
+        self.follower.update(points, np.array([float(e.score) for e in estimates]), (w, h),
+                             fits=fits, keys=keys)
         timings["post"] += time.perf_counter() - t2
         return FrameResult(people, removed, len(estimates), ran, timings)
 
@@ -185,8 +204,11 @@ class HeadPosePipeline:
                 side = np.minimum(dets.boxes[:, 2] - dets.boxes[:, 0],
                                   dets.boxes[:, 3] - dets.boxes[:, 1])
                 dets = dets.select(np.flatnonzero(side >= self.cfg.min_face_size))
-            dets = FaceDetections(estimator_boxes(dets.boxes, self.detector.kind), dets.scores,
-                                  dets.keypoints)
+            boxes = estimator_boxes(dets.boxes, self.detector.kind)
+            if (self.refine_iou is not None and self.cfg.detect_every_n > 1
+                    and len(self.follower) and len(boxes)):
+                boxes = prefer_followed(boxes, self.follower.detections().boxes, self.refine_iou)
+            dets = FaceDetections(boxes, dets.scores, dets.keypoints)
         else:
             dets = self.follower.detections()
         return dets.limit(self.cfg.max_faces), ran
@@ -207,14 +229,18 @@ class HeadPosePipeline:
         return uv.reshape(-1, 2)
 
     def _track(self, estimates: list[Any], extents: np.ndarray, stamp: float
-               ) -> tuple[list[TrackedHead], list[int]]:
+               ) -> tuple[list[TrackedHead], list[int], list[int | None]]:
+        """People to report, track ids that ended, and per estimate the key of its track
+        (:attr:`head_pose_ros.tracking.Track.uid`; None without tracking)."""
         cfg = self.cfg
         removed: list[int] = []
         if cfg.tracking:
             upd = self.tracker.update(np.asarray(extents, np.float64).reshape(-1, 4))
             removed, ids = upd.removed, upd.ids
+            keys: list[int | None] = list(upd.uids)
         else:
             ids = [0] * len(estimates)
+            keys = [None] * len(estimates)
         out: list[TrackedHead] = []
         for e, pid in zip(estimates, ids, strict=True):
             if pid is None:
@@ -236,7 +262,32 @@ class HeadPosePipeline:
                 track.data["seen"] = track.data.get("seen", cfg.tracker_min_hits - 1) + 1
                 frames_seen = track.data["seen"]
             out.append(TrackedHead(int(pid), frames_seen, rot, trans, cov, e))
-        return out, removed
+        return out, removed, keys
+
+
+def prefer_followed(detected: np.ndarray, followed: np.ndarray, iou: float = 0.3
+                    ) -> np.ndarray:
+    """Estimator boxes of a detector frame: each detected box (M, 4) that overlaps a followed
+    box by more than ``iou`` is replaced by the best-overlapping followed box (each followed
+    box used once, greedily by IoU); the rest stay. A detection with no followed face is a new
+    face; a followed face with no detection is not kept (the detector says what is there)."""
+    det = np.asarray(detected, np.float64).reshape(-1, 4).copy()
+    fol = np.asarray(followed, np.float64).reshape(-1, 4)
+    if len(det) == 0 or len(fol) == 0:
+        return det
+    ov = box_iou(det, fol)
+    used_d: set[int] = set()
+    used_f: set[int] = set()
+    for flat in np.argsort(-ov, axis=None, kind="stable"):
+        i, j = divmod(int(flat), len(fol))
+        if ov[i, j] <= iou:
+            break
+        if i in used_d or j in used_f:
+            continue
+        det[i] = fol[j]
+        used_d.add(i)
+        used_f.add(j)
+    return det
 
 
 def one_per_face(extents: np.ndarray, scores: list[float], iou: float = 0.5) -> list[int]:

@@ -71,6 +71,7 @@ class Track:
     age: int = 1  # frames since creation
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box change per frame
     data: dict = field(default_factory=dict)  # per-track state of the caller (pose filter)
+    uid: int = 0  # unique per tracker from the first frame on, tentative tracks included
 
     @property
     def confirmed(self) -> bool:
@@ -90,12 +91,15 @@ class TrackerUpdate:
     """Result of :meth:`FaceTracker.update`.
 
     ``ids[i]`` is the person id of detection ``i`` or None (tentative / unmatched);
-    ``removed`` lists ids deleted in this update (for marker DELETE and TF cleanup).
+    ``removed`` lists ids deleted in this update (for marker DELETE and TF cleanup);
+    ``uids[i]`` is the :attr:`Track.uid` of detection ``i``'s track (tentative ones too: it
+    says "the same face as in the frame before", e.g. to follow its motion).
     """
 
     ids: list[int | None]
     removed: list[int]
     tracks: dict[int, Track]
+    uids: list[int] = field(default_factory=list)
 
 
 class FaceTracker:
@@ -124,6 +128,7 @@ class FaceTracker:
         self.velocity_smoothing = float(velocity_smoothing)
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._next_uid = 1
 
     def reset(self) -> list[int]:
         """Forget everything; returns the ids that were confirmed."""
@@ -181,6 +186,7 @@ class FaceTracker:
                 continue
             survivors.append(t)
         ids: list[int | None] = [None] * m
+        uids: list[int] = [0] * m
         a = self.velocity_smoothing
         for di in range(m):
             if di in assigned:
@@ -195,16 +201,18 @@ class FaceTracker:
                     self._next_id += 1
                 survivors.append(t)
             else:
-                t = Track(box=boxes[di].copy())
+                t = Track(box=boxes[di].copy(), uid=self._next_uid)
+                self._next_uid += 1
                 if self.min_hits <= 1:
                     t.track_id = self._next_id
                     self._next_id += 1
                 survivors.append(t)
             ids[di] = t.track_id
+            uids[di] = t.uid
         # keep a deterministic order: confirmed (by id) first, then tentative by age
         survivors.sort(key=lambda t: (t.track_id is None, t.track_id or 0, -t.age))
         self.tracks = survivors
-        return TrackerUpdate(ids=ids, removed=removed, tracks=self.confirmed_tracks())
+        return TrackerUpdate(ids=ids, removed=removed, tracks=self.confirmed_tracks(), uids=uids)
 
 
 # --------------------------------------------------------------------------------------------

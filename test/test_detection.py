@@ -185,3 +185,39 @@ def test_detector_box_to_landmark_extent(shared_data, kind):
     assert abs(crop[2] / want[2] - 1) < 0.15, (crop, want)
     tol = 0.1 if kind == "yunet" else 0.15  # the cascade box is offset sideways on this face
     assert np.linalg.norm(crop[:2] - want[:2]) < tol * want[2], (crop, want)
+
+
+def test_landmark_fit_and_predicted_extent():
+    from head_pose_ros.detection.follow import landmark_fit, predict_extent
+
+    rng = np.random.default_rng(2)
+    lm = rng.uniform([100, 100], [200, 200], size=(68, 2))
+    assert landmark_fit(lm, lm) == 0.0
+    side = float(np.max(lm.max(0) - lm.min(0)))
+    assert landmark_fit(lm + [side * 0.05, 0], lm) == pytest.approx(0.05)
+    assert landmark_fit(np.full((68, 2), np.nan), lm) == float("inf")
+    prev, cur = np.array([100.0, 100, 200, 200]), np.array([110.0, 100, 210, 200])
+    np.testing.assert_allclose(predict_extent(cur, prev), [120, 100, 220, 200])
+    np.testing.assert_allclose(predict_extent(cur, None), cur)
+    np.testing.assert_allclose(predict_extent(cur, prev, gain=0.5), [115, 100, 215, 200])
+    grown = predict_extent(np.array([0.0, 0, 110, 110]), np.array([0.0, 0, 100, 100]))
+    assert grown[2] - grown[0] == pytest.approx(121.0)
+
+
+def test_follower_drops_a_poor_fit_and_the_scheduler_detects_next():
+    rng = np.random.default_rng(3)
+    lm = rng.uniform([100, 80], [180, 190], size=(68, 2))
+    fol = LandmarkFollower(min_size=10, max_fit=0.1)
+    sched = DetectionScheduler(10)
+    fol.update([lm, lm + 300], None, (640, 480), fits=[0.02, 0.03], keys=[1, 2])
+    assert len(fol) == 2 and fol.lost == 0
+    assert sched.should_detect(fol)  # frame 0
+    assert not sched.should_detect(fol)
+    fol.update([lm, lm + 300], None, (640, 480), fits=[0.02, 0.5], keys=[1, 2])
+    assert len(fol) == 1 and fol.lost == 1
+    assert sched.should_detect(fol)  # lost a face: detect on the next frame
+    # the kept face moved by 5 px since its key was last seen: its next box moves on by 5 px
+    fol.update([lm + [5, 0]], None, (640, 480), fits=[0.02], keys=[1])
+    fol2 = LandmarkFollower(min_size=10)
+    fol2.update([lm + [10, 0]], None, (640, 480))
+    np.testing.assert_allclose(fol.detections().boxes, fol2.detections().boxes)

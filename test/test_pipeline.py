@@ -3,6 +3,8 @@ a scripted detector and estimator."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -128,3 +130,39 @@ def test_timings_name_every_stage_and_detect_is_zero_when_following():
         assert r.timings["infer"] > 0.0 and r.timings["post"] > 0.0
     assert [r.detector_ran for r in res] == [True, False, True, False]
     assert res[0].timings["detect"] > 0.0 and res[1].timings["detect"] == 0.0
+
+
+def test_prefer_followed_keeps_new_detections_and_drops_unconfirmed_faces():
+    from head_pose_ros.pipeline import prefer_followed
+
+    det = np.stack([_box(100, 100), _box(400, 300)])
+    fol = np.stack([_box(104, 102), _box(600, 50)])
+    out = prefer_followed(det, fol, 0.3)
+    np.testing.assert_allclose(out[0], fol[0])  # confirmed: the followed box
+    np.testing.assert_allclose(out[1], det[1])  # new face: the detector's box
+    assert len(out) == 2  # the followed face with no detection is not kept
+    np.testing.assert_allclose(prefer_followed(det, np.zeros((0, 4))), det)
+
+
+def test_following_uses_the_detector_only_every_n_frames_and_after_a_loss():
+    frames = [_box(320 + 2 * i, 240)[None] for i in range(12)]
+    det = ScriptedDetector(frames)
+    est = ScriptedEstimator()
+    orig = est.predict
+    bad = {5}  # on this call the heatmap landmarks disagree with the model landmarks
+
+    def predict(*a, **k):
+        out = orig(*a, **k)
+        if est.calls - 1 in bad:
+            for e in out:
+                e.landmarks68 = e.landmarks68 + 40.0
+        return out
+
+    est.predict = predict
+    est.topology = SimpleNamespace(landmarks68=np.arange(68))
+    pipe = HeadPosePipeline(est, det, PipelineConfig(detect_every_n=4))
+    pipe._follow_points = lambda e, K, dist: e.landmarks68 - (  # "3D" ones stay on the face
+        40.0 if est.calls - 1 in bad else 0.0)
+    ran = [pipe.process(IMAGE, K, stamp=i / 30).detector_ran for i in range(12)]
+    assert ran == [True, False, False, False, True, False, True, False, False, False, True,
+                   False]

@@ -10,9 +10,11 @@ from head_pose_ros.detection.follow import LandmarkFollower
 class DetectionScheduler:
     """Decides per frame whether to run the detector or to follow the landmarks.
 
-    The detector runs on frame 0, every ``detect_every_n`` frames after it, and whenever the
-    follower has no face (so a new person is found within ``detect_every_n`` frames, and a lost
-    one immediately). ``detect_every_n = 1`` runs the detector on every frame.
+    The detector runs on frame 0, every ``detect_every_n`` frames after it, whenever the
+    follower has no face, and on the frame after the follower lost a face
+    (:attr:`LandmarkFollower.lost`: its landmark fit or score said the face is going). So a new
+    person is found within ``detect_every_n`` frames, and a lost one at once.
+    ``detect_every_n = 1`` runs the detector on every frame.
     """
 
     def __init__(self, detect_every_n: int = 1) -> None:
@@ -22,7 +24,8 @@ class DetectionScheduler:
         self._since = math.inf
 
     def should_detect(self, follower: LandmarkFollower) -> bool:
-        if self.n == 1 or len(follower) == 0 or self._since + 1 >= self.n:
+        if (self.n == 1 or len(follower) == 0 or getattr(follower, "lost", 0) > 0
+                or self._since + 1 >= self.n):
             self._since = 0
             return True
         self._since += 1
