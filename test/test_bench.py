@@ -89,10 +89,29 @@ def test_quick_cpu_report_and_equivalence(tmp_path: Path, shared_data: Path, cap
         assert d["landmarks68"] <= 0.05, name
     assert rep["node"] == {"skipped": "--no-node"}
     # quick runs have no 1080p frames: that CPU target is reported as not measured
-    status = {t["target"].split(",")[1].strip(): t["status"] for t in rep["targets"]}
+    status = {t["target"].split(",")[1].strip(): t["status"] for t in rep["targets"]
+              if t["target"].startswith("end to end")}
     assert status["1920x1080"] == "not measured"
     assert status["640x480"] in ("met", "not met")
     assert "TARGETS" in text.out
+    # pipeline section: detector every frame vs following, per-stage times, the memory run
+    pipe = rep["pipeline"]["modes"]
+    assert set(pipe) == {"detect_every_frame", "following"}
+    for mode, cases in pipe.items():
+        assert set(cases) == {"640x480_1face", "640x480_4face"}, mode
+        for case, r in cases.items():
+            assert r["faces_found_min"] == r["faces_found_max"] == r["faces_expected"], case
+            assert set(r["stages_median_ms"]) == {"decode", "detect", "crop", "infer", "post"}
+            assert r["stages_mean_ms"]["infer"] > 0
+    assert pipe["detect_every_frame"]["640x480_1face"]["detector_share"] == 1.0
+    # (a random-init model has no landmark fit: it may lose the face on every frame)
+    assert 0.0 < pipe["following"]["640x480_1face"]["detector_share"] <= 1.0
+    assert pipe["following"]["640x480_1face"]["speedup"] > 0
+    mem = rep["memory"]
+    assert mem["frames"] == 200 and mem["start_mb"] > 0 and mem["end_mb"] > 0
+    assert "| following | 640x480_1face |" in md.read_text()
+    names = [t["target"] for t in rep["targets"]]
+    assert any(n.startswith("pipeline, following, 640x480, 1 face") for n in names)
 
 
 def _report(device: str, backbone: str, frames_ms: dict[str, float],
@@ -126,8 +145,10 @@ def test_target_checks_gpu() -> None:
 def test_target_checks_cpu_depend_on_the_backbone() -> None:
     frames = {"640x480_1face": 50.0, "1920x1080_1face": 20.0}  # 20 / 50 frames/s
     r18 = target_checks(_report("cpu", "resnet18", frames, 0.0))
-    assert [t["status"] for t in r18] == ["met", "met"]
-    mob = target_checks(_report("cpu", "mobilenet", frames, 0.0))
+    assert [t["status"] for t in r18[:2]] == ["met", "met"]
+    # no pipeline / memory / node section in this report: those targets are not measured
+    assert {t["status"] for t in r18[2:]} == {"not measured"}
+    mob = target_checks(_report("cpu", "mobilenet", frames, 0.0))[:2]
     assert [t["status"] for t in mob] == ["not met", "met"]
     assert mob[0]["measured"] == pytest.approx(20.0)
     assert format_targets({"targets": mob})[0].endswith("-> not met")
@@ -260,3 +281,43 @@ def test_report_tables_show_every_section() -> None:
     rep["node"] = {"skipped": "--no-node"}
     assert "NODE (DDS image -> heads): skipped: --no-node" in format_report(rep)
     assert "Node over DDS: skipped (--no-node)." in format_markdown(rep)
+
+
+def test_following_targets_read_the_pipeline_memory_and_node_sections() -> None:
+    rep = _report("cpu", "resnet18", {}, 0.0)
+    fast = {"fps": 70.0, "speedup": 2.0}
+    rep["pipeline"] = {"modes": {"following": {"640x480_1face": fast,
+                                               "640x480_4face": {"fps": 25.0},
+                                               "1920x1080_1face": {"fps": 55.0}}}}
+    rep["memory"] = {"frames": 10000, "growth_second_half_mb": 0.4}
+    rep["node"] = {"runs": {"onnxruntime": {"640x480_1face": {"median_ms": 18.0}},
+                            "torch": {"skipped": "x"}}}
+    got = {t["target"]: t["status"] for t in target_checks(rep)[2:]}
+    assert list(got.values()) == ["met", "met", "not met", "met", "met", "met"]
+
+
+def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch) -> None:
+    from head_pose_ros.bench import runner
+
+    monkeypatch.setattr(runner.torch.cuda, "is_available", lambda: False)
+    args = bench.build_parser().parse_args(["--device", "cuda", "--quick"])
+    with pytest.raises(SystemExit) as exc:
+        runner.run_bench(args)
+    msg = str(exc.value)
+    assert msg.startswith("error: --device cuda: CUDA is not available") and "\n" not in msg
+    assert "--device cpu" in msg
+
+
+def test_ort_options_table() -> None:
+    from head_pose_ros.bench.ort_options import format_ort_options, option_sets
+
+    assert set(option_sets(None)) == {"disable_t1", "basic_t1", "extended_t1", "all_t1",
+                                      "all_t2", "all_t2_spin"}
+    assert "int8_all_t1" in option_sets("m.onnx")
+    st = {"median_ms": 10.0, "p90_ms": 11.0, "speedup": 1.0}
+    rep = {"ort_options": {"reference": "all_t1", "runs": {
+        "all_t1": {"batch_1": st, "batch_8": st},
+        "disable_t1": {"batch_1": {**st, "median_ms": 20.0, "speedup": 0.5}, "batch_8": st}}}}
+    lines = format_ort_options(rep)
+    assert "| disable_t1 | 20.0 (11.0) | 10.0 (11.0) | 0.50 | 1.00 |" in lines
+    assert format_ort_options({}) == []

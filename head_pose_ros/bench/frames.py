@@ -12,7 +12,7 @@ from head_pose_ros.geometry import box_from_landmarks
 
 FRAME_SIZES: dict[str, tuple[int, int]] = {"640x480": (640, 480), "1920x1080": (1920, 1080)}
 #: faces per end-to-end frame -> (columns, rows) of the tiling
-FACE_LAYOUTS: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1), 4: (2, 2)}
+FACE_LAYOUTS: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1), 4: (2, 2), 8: (4, 2)}
 #: the face photo, relative to the shared data root
 FACE_PHOTO = Path("real") / "lfpw_image_0010"
 #: the default YuNet model, relative to the shared data root
@@ -47,8 +47,8 @@ def face_photo(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def make_frame(patch: np.ndarray, lm: np.ndarray, size: tuple[int, int], n_faces: int
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Tile ``n_faces`` (1, 2 side by side, or 4 in a 2x2 grid) copies of a face patch on a
-    grey gradient.
+    """Tile ``n_faces`` (1, 2 side by side, 4 in a 2x2 grid, 8 in a 4x2 grid) copies of a face
+    patch on a grey gradient.
 
     Returns the BGR frame and the faces' landmark boxes (M, 4) x0,y0,x1,y1.
     """

@@ -1,7 +1,8 @@
 """Node section: image-in to pose-out latency through DDS.
 
 Starts the node executable (if the ROS workspace is built and sourced) with YuNet,
-``detect_every_n:=1`` and an explicit ``backend`` (on the CPU once with ``onnxruntime`` and once
+``detect_every_n:=<--detect-every-n>`` (following between detector runs; 1 = the detector on
+every frame) and an explicit ``backend`` (on the CPU once with ``onnxruntime`` and once
 with ``torch``; the backend the node logged at start is recorded), publishes a 1-face image +
 camera info, waits for the ``heads`` message with that stamp, repeats. Both sides use the
 package's Fast DDS profile ``config/fastdds_large_images.xml`` (32 MB shared-memory segment;
@@ -149,14 +150,14 @@ def use_dds_profile(args: argparse.Namespace) -> str:
 
 
 def node_command(exe: Path, weights: str, device: str, backend: str, yunet: Path,
-                 extra: tuple[str, ...] = ()) -> list[str]:
-    """The node's command line: YuNet on every frame, the bench's torch thread count, then
-    ``extra`` parameters (``name:=value``)."""
+                 extra: tuple[str, ...] = (), detect_every_n: int = 1) -> list[str]:
+    """The node's command line: YuNet every ``detect_every_n`` frames, the bench's torch thread
+    count, then ``extra`` parameters (``name:=value``)."""
     cmd = [sys.executable, str(exe), "--ros-args", "-p", f"weights:={weights}",
            "-p", f"device:={device}", "-p", f"backend:={backend}",
            "-p", f"inference_threads:={torch.get_num_threads()}",
            "-p", "detector:=yunet",
-           "-p", f"yunet_model:={yunet}", "-p", "detect_every_n:=1"]
+           "-p", f"yunet_model:={yunet}", "-p", f"detect_every_n:={int(detect_every_n)}"]
     for e in extra:
         cmd += ["-p", e]
     return cmd
@@ -331,7 +332,8 @@ def running_node(args: argparse.Namespace, model: torch.nn.Module, exe: Path, yu
         env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
         if xdg_cache is not None:
             env["XDG_CACHE_HOME"] = str(xdg_cache)
-        cmd = node_command(exe, weights, args.device, backend, yunet, extra)
+        cmd = node_command(exe, weights, args.device, backend, yunet, extra,
+                           getattr(args, "detect_every_n", 1))
         log = open(Path(tmp.name) / "node.log", "w+")  # noqa: SIM115 (closed below)
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         result: dict[str, Any] = {

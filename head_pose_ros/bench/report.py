@@ -121,6 +121,14 @@ def input_lines_markdown(node: dict[str, Any]) -> list[str]:
     return out
 
 
+def extra_lines(rep: dict[str, Any]) -> list[str]:
+    """The pipeline, memory and ONNX Runtime options sections (Markdown, read as text too)."""
+    from head_pose_ros.bench.ort_options import format_ort_options
+    from head_pose_ros.bench.pipeline import format_pipeline
+
+    return format_pipeline(rep) + format_ort_options(rep)
+
+
 def format_report(rep: dict[str, Any]) -> str:
     """Plain-text tables of a bench report."""
     lines = []
@@ -168,6 +176,8 @@ def format_report(rep: dict[str, Any]) -> str:
         for vname, d in e2e.get("equivalence", {}).items():
             lines.append(f"  estimate diff {vname:<15} R {d['R']:.1e} T {d['T']:.1e} m  "
                          f"vertices_cam {d['vertices_cam']:.1e} m  lm68 {d['landmarks68']:.1e} px")
+    lines.append("")
+    lines += extra_lines(rep)
     lines.append("")
     lines += node_lines(
         rep.get("node", {}), lambda want, why: "NODE (DDS image -> heads)"
@@ -247,6 +257,8 @@ def format_markdown(rep: dict[str, Any]) -> str:
         for vname, d in e2e["equivalence"].items():
             out.append(f"| {vname} | {d['R']:.1e} | {d['T']:.1e} | {d['vertices_cam']:.1e} | "
                        f"{d['landmarks68']:.1e} |")
+    out.append("")
+    out += extra_lines(rep)
     out.append("")
 
     def node_header(runs: dict[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from head_pose_ros.bench.model import (
     onnx_cache_dir,
 )
 from head_pose_ros.bench.node import node_section
+from head_pose_ros.bench.pipeline import memory_section, pipeline_section, plot_faces
 from head_pose_ros.bench.report import machine_info, usable_cores
 from head_pose_ros.bench.targets import target_checks
 from head_pose_ros.topology import default_shared_data
@@ -53,11 +54,58 @@ def describe_model(args: argparse.Namespace, spec: ModelSpec, model: torch.nn.Mo
                    f"{n_params / 1e6:.1f} M parameters")
 
 
+def cuda_unavailable_message() -> str:
+    """The one line ``--device cuda`` exits with on a machine without a usable CUDA device."""
+    built = torch.version.cuda or "none (a CPU-only torch build)"
+    return (f"error: --device cuda: CUDA is not available here (torch {torch.__version__}, "
+            f"CUDA build {built}, {torch.cuda.device_count()} devices); run on a GPU machine "
+            "(scripts/gpu_check.sh) or use --device cpu")
+
+
+def pipeline_estimator(args: argparse.Namespace, device: str, checkpoint: Path,
+                       xdg_cache: Path | None, threads: int) -> Any:
+    """The node's estimator for the pipeline sections: ONNX Runtime on the CPU (unless
+    ``--skip onnxruntime``), torch on CUDA."""
+    from head_pose_ros.estimator import HeadPoseEstimator
+
+    backend = "torch" if device != "cpu" or "onnxruntime" in set(args.skip or []) else "auto"
+    return HeadPoseEstimator.from_checkpoint(checkpoint, device=device, backend=backend,
+                                             threads=threads,
+                                             onnx_cache_dir=onnx_cache_dir(xdg_cache))
+
+
+def pipeline_sections(args: argparse.Namespace, device: str, checkpoint: Path,
+                      xdg_cache: Path | None, shared: Path, warmup: int, repeats: int,
+                      quick: bool, threads: int) -> dict[str, Any]:
+    """``{"pipeline": ..., "memory": ...}`` (each ``{"skipped": reason}`` when it cannot run)."""
+    from head_pose_ros.bench.frames import FACE_PHOTO, yunet_model
+    from head_pose_ros.detection import YuNetDetector
+
+    n_mem = args.memory_frames if args.memory_frames is not None else (200 if quick else 10000)
+    yunet = yunet_model(args.yunet, shared)
+    why = ("--no-pipeline" if args.no_pipeline else
+           f"no face photo under {shared / FACE_PHOTO}" if not (shared / FACE_PHOTO).is_dir()
+           else f"YuNet model not found at {yunet}" if not yunet.is_file() else "")
+    if why:
+        return {"pipeline": {"skipped": why}, "memory": {"skipped": why}}
+    est = pipeline_estimator(args, device, checkpoint, xdg_cache, threads)
+    det = YuNetDetector(yunet, threads=threads)
+    every = int(args.detect_every_n)
+    e_warm, e_rep = (1, 3) if quick else (max(2, warmup // 2), max(10, repeats // 2))
+    out: dict[str, Any] = {"pipeline": pipeline_section(est, det, shared, every, e_warm, e_rep,
+                                                        quick)}
+    if args.plot:
+        out["pipeline"]["plot"] = str(plot_faces(out["pipeline"], args.plot))
+    out["memory"] = (memory_section(est, det, shared, n_mem, every) if n_mem > 0
+                     else {"skipped": "--memory-frames 0"})
+    return out
+
+
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     """The full report of one run (see :mod:`head_pose_ros.bench`)."""
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda but CUDA is not available")
+        raise SystemExit(cuda_unavailable_message())
     threads = args.threads or usable_cores()
     torch.set_num_threads(threads)
     quick = args.quick
@@ -94,6 +142,13 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                                           warmup, repeats, skip, args.compile_timeout)
         rep["end_to_end"] = end_to_end_section(args, model, device, checkpoint, xdg_cache,
                                                shared, warmup, repeats, quick, threads)
+        rep.update(pipeline_sections(args, device, checkpoint, xdg_cache, shared, warmup,
+                                     repeats, quick, threads))
+        if getattr(args, "ort_options", False) and onnx_path is not None:
+            from head_pose_ros.bench.ort_options import ort_options_section
+
+            rep["ort_options"] = ort_options_section(onnx_path, batches, warmup, repeats,
+                                                     getattr(args, "int8", None))
         rep["node"] = node_section(args, model, shared, quick, checkpoint, xdg_cache)
     with contextlib.suppress(OSError):
         rep["machine"]["load_avg_at_end"] = list(os.getloadavg())

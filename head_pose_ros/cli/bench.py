@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from head_pose_ros.bench.node import DDS_PROFILE_NAME
+from head_pose_ros.bench.pipeline import DEFAULT_DETECT_EVERY_N
 from head_pose_ros.bench.report import format_markdown, format_report
 from head_pose_ros.bench.runner import run_bench
 
@@ -47,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="time box (s) of the torch.compile variant, compile + timing")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end section")
     ap.add_argument("--no-node", action="store_true", help="skip the node (DDS) section")
+    ap.add_argument("--no-pipeline", action="store_true",
+                    help="skip the pipeline section (detector every frame vs following)")
+    ap.add_argument("--detect-every-n", type=int, default=DEFAULT_DETECT_EVERY_N,
+                    help="detect_every_n of the following runs (pipeline section, the node)")
+    ap.add_argument("--memory-frames", type=int, default=None,
+                    help="frames of the memory section (default 10000, --quick 200; 0 skips)")
+    ap.add_argument("--plot", help="write the pipeline's cost-vs-faces plot (PNG) here")
+    ap.add_argument("--ort-options", action="store_true",
+                    help="measure ONNX Runtime session options (threads, graph optimisation)")
+    ap.add_argument("--int8", help="int8 ONNX model (head_pose_ros.quantize) to time as a "
+                                   "model-only row next to the fp32 graph")
     ap.add_argument("--dds-profile", help="node section: Fast DDS profile XML (default: the "
                     f"package's config/{DDS_PROFILE_NAME}, 32 MB shared-memory segment)")
     ap.add_argument("--dds-default-transport", action="store_true",
