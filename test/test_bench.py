@@ -321,3 +321,18 @@ def test_ort_options_table() -> None:
     lines = format_ort_options(rep)
     assert "| disable_t1 | 20.0 (11.0) | 10.0 (11.0) | 0.50 | 1.00 |" in lines
     assert format_ort_options({}) == []
+
+
+def test_gpu_check_script_refuses_without_a_gpu_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script would run the whole check")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.sh"
+    res = subprocess.run(["bash", str(script), str(tmp_path / "gpu")], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gpu_check: no usable CUDA device")

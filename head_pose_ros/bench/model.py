@@ -147,7 +147,28 @@ def cpu_variants(model: torch.nn.Module, device: str, threads: int, onnx_path: P
                            f"CPU EP, ORT_ENABLE_ALL, {threads} intra-op threads, no spinning"))
     if device == "cuda":
         out += _cuda_variants(cl_wrap)
+        if onnx_path is not None:
+            out += ort_cuda_variants(onnx_path, base.config)
     return out
+
+
+def ort_cuda_variants(onnx_path: Path, config: Any) -> list[Variant]:
+    """ONNX Runtime's CUDA execution provider on the exported graph (fp32; inputs copied from
+    the host each call, as the estimator would), when this onnxruntime build has it."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return []
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(str(onnx_path), so,
+                                providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+    def make(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
+        feeds = {n: a.detach().cpu().numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
+        return lambda: sess.run(list(output_names(config)), feeds)
+
+    return [Variant("onnxruntime_cuda", make, TOL_FP32, "ORT CUDA EP, fp32, host inputs")]
 
 
 def _cuda_variants(cl_wrap: torch.nn.Module) -> list[Variant]:

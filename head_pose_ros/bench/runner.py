@@ -131,8 +131,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="head_pose_bench_") as tmp:
         checkpoint, xdg_cache = bench_checkpoint(args.weights, model, Path(tmp))
         onnx_path: Path | None = None
-        if device == "cpu" and "onnxruntime" not in skip:
+        if "onnxruntime" not in skip:
             try:  # the graph the estimator's onnxruntime backend (section 2, the node) loads too
+                # (on CUDA: the graph of the ORT CUDA execution provider row)
                 graph = cached_onnx_graph(model, checkpoint, onnx_cache_dir(xdg_cache))
                 onnx_path = graph.path
                 rep["onnx_graph"] = {"path": str(graph.path), "export_s": graph.export_s}
