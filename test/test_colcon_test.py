@@ -26,7 +26,7 @@ def test_cmakelists_registers_the_pytest_suite():
     assert m and m.group(2) == "test", body
     timeout = re.search(r"TIMEOUT\s+(\d+)", m.group(3))
     assert timeout and int(timeout.group(1)) >= 600  # ament's default (60 s) kills the suite
-    assert '"PYTEST_ADDOPTS=-m ros"' in body  # a robot runs the ROS-facing tests only
+    assert '"PYTEST_ADDOPTS=-m ros and not slow"' in body  # a robot runs the ROS-facing tests only
     test_depends = {e.text for e in ET.parse(REPO / "package.xml").getroot().iter("test_depend")}
     assert {"ament_cmake_pytest", "python3-pytest"} <= test_depends
 
@@ -54,7 +54,7 @@ def test_configure_with_testing_creates_the_ctest_entry(tmp_path):
     assert line, ctest
     assert '"-m" "pytest"' in line and f'"{REPO / "test"}"' in line, line
     assert "--junit-xml=" in line and "PYTHONSAFEPATH=1" in line
-    assert "PYTEST_ADDOPTS=-m ros" in line
+    assert "PYTEST_ADDOPTS=-m ros and not slow" in line
     props = next(ln for ln in ctest.splitlines()
                  if re.match(r"set_tests_properties\((\[=\[)?head_pose_ros_pytest\b", ln))
     assert f'WORKING_DIRECTORY "{REPO}"' in props and 'TIMEOUT "900"' in props, props
