@@ -52,7 +52,7 @@ def option_sets(int8: str | None) -> dict[str, dict[str, Any]]:
 
 
 def ort_options_section(onnx_path: Path, batches: list[int], warmup: int, repeats: int,
-                        int8: str | None = None) -> dict[str, Any]:
+                        int8: str | None = None, input_size: int = 192) -> dict[str, Any]:
     print("[bench] ONNX Runtime session options ...", file=sys.stderr, flush=True)
     sets = option_sets(int8)
     sessions = {}
@@ -63,7 +63,7 @@ def ort_options_section(onnx_path: Path, batches: list[int], warmup: int, repeat
                            "options": {n: {k: v for k, v in kw.items() if k != "path"}
                                        for n, kw in sets.items()}, "runs": {}}
     for b in sorted({1, max(batches)}):
-        feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, example_inputs(b), strict=True)}
+        feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, example_inputs(b, int(input_size)), strict=True)}
         ms: dict[str, list[float]] = {n: [] for n in sessions}
         for i in range(warmup + repeats):
             for name, sess in sessions.items():

@@ -149,7 +149,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             from head_pose_ros.bench.ort_options import ort_options_section
 
             rep["ort_options"] = ort_options_section(onnx_path, batches, warmup, repeats,
-                                                     getattr(args, "int8", None))
+                                                     getattr(args, "int8", None),
+                                                     model.config.input_size)
         rep["node"] = node_section(args, model, shared, quick, checkpoint, xdg_cache)
     with contextlib.suppress(OSError):
         rep["machine"]["load_avg_at_end"] = list(os.getloadavg())
