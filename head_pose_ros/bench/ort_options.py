@@ -63,7 +63,8 @@ def ort_options_section(onnx_path: Path, batches: list[int], warmup: int, repeat
                            "options": {n: {k: v for k, v in kw.items() if k != "path"}
                                        for n, kw in sets.items()}, "runs": {}}
     for b in sorted({1, max(batches)}):
-        feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, example_inputs(b, int(input_size)), strict=True)}
+        args = example_inputs(b, int(input_size))
+        feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
         ms: dict[str, list[float]] = {n: [] for n in sessions}
         for i in range(warmup + repeats):
             for name, sess in sessions.items():
