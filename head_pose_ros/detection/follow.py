@@ -19,9 +19,9 @@ from head_pose_ros.geometry import box_from_landmarks
 #: distance between the model's two sets of 68 landmarks, as a fraction of the extent's larger
 #: side. Chosen from the distributions ``python -m head_pose_ros.bench.following`` records on
 #: the rendered sequences (synthetic, training-like; docs/results/bench/following.json): faces
-#: p50 0.03, p99 0.14; face-sized crops of the background p1 0.08, p5 0.10, p50 0.15. At 0.10
-#: about 95 % of background crops are dropped and about 2 % of face frames cost one early
-#: detector run.
+#: p50 0.029, p99 0.046; face-sized crops of the background p1 0.083, p5 0.101, p50 0.156. At
+#: 0.10, 95 % of background crops are dropped and 0.3 % of face frames cost one early detector
+#: run.
 DEFAULT_MAX_FIT = 0.10
 
 
