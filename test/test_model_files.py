@@ -9,6 +9,7 @@ import http.server
 import os
 import subprocess
 import sys
+import tomllib
 import threading
 from pathlib import Path
 
@@ -124,13 +125,14 @@ def test_cli_tells_the_user_what_happened(shared_data, tmp_path, capsys, loopbac
 
 def test_module_entry_point_runs(tmp_path, shared_data):
     """`python3 -m head_pose_ros.cli.fetch_models` (what a colcon workspace has) works and
-    uses HEAD_POSE_MODEL_DIR; the console script is declared in setup.py."""
+    uses HEAD_POSE_MODEL_DIR; the command is declared in pyproject.toml [project.scripts]."""
     src = _shared_yunet(shared_data)
     env = {**os.environ, "HEAD_POSE_MODEL_DIR": str(tmp_path / "m")}
     r = subprocess.run([sys.executable, "-m", "head_pose_ros.cli.fetch_models", "--url",
                         src.as_uri()], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "m" / YUNET.filename).is_file()
-    setup_py = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
-    assert '"head-pose-fetch-models=head_pose_ros.cli.fetch_models:main"' in setup_py
+    with (Path(__file__).resolve().parents[1] / "pyproject.toml").open("rb") as f:
+        scripts = tomllib.load(f)["project"]["scripts"]
+    assert scripts["head-pose-fetch-models"] == "head_pose_ros.cli.fetch_models:main"
     assert "head-pose-fetch-models" in model_files.FETCH_COMMAND
