@@ -9,8 +9,8 @@ import http.server
 import os
 import subprocess
 import sys
-import tomllib
 import threading
+import tomllib
 from pathlib import Path
 
 import pytest
