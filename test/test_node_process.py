@@ -501,13 +501,17 @@ def test_survives_fuzzed_bad_input(random_weights, renderer, ros_env, ros_contex
     assert rc == 0, node.log
 
 
-def test_follow_mode_two_people_and_primary_by_id(random_weights, renderer, ros_env,
-                                                 ros_context):
+def test_follow_mode_two_people_and_primary_by_id(renderer, ros_env, ros_context):
     """detect_every_n = 4: the detector runs on every 4th frame only, faces are followed from
-    the landmarks in between; two people keep their ids; head_pose is person 2."""
+    the landmarks in between; two people keep their ids; head_pose is person 2. Trained weights:
+    a random-init network's landmarks do not fit a face, so the pipeline would (rightly) drop
+    the followed faces and detect on every frame."""
     from head_pose_ros.geometry import rot_y
 
-    node = _start(random_weights, ros_env, "tracker_min_hits:=1", "detect_every_n:=4",
+    weights = _trained_weights()
+    if weights is None or not weights.is_file():
+        pytest.skip("no trained model: following needs landmarks that fit the face")
+    node = _start(weights, ros_env, "tracker_min_hits:=1", "detect_every_n:=4",
                   "primary_person:=tracked_id", "primary_id:=2", "diagnostics_period:=0.3")
     h = Harness()
     try:
