@@ -118,7 +118,7 @@ def test_no_imports_on_the_per_frame_path():
             if isinstance(fn, ast.FunctionDef) and fn.name in fns:
                 assert not [n for n in ast.walk(fn) if isinstance(n, ast.Import | ast.ImportFrom)]
     core = ("pipeline", "tracking", "frames", "detection", "estimator", "geometry", "covariance",
-            "attention", "engagement", "hri_faces", "attention_calib")
+            "attention", "engagement", "hri_faces", "metrics")
     for name in core:
         src = inspect.getsource(__import__(f"head_pose_ros.{name}", fromlist=["x"]))
         assert "rclpy" not in src and "_msgs.msg" not in src, name

@@ -35,7 +35,7 @@ def test_defaults_are_the_node_parameter_defaults():
 
 def test_two_people_get_stable_ids_after_min_hits():
     frames = [np.stack([_box(150 + 2 * i, 200), _box(450 - 2 * i, 220)]) for i in range(10)]
-    pipe = HeadPosePipeline(ScriptedEstimator(), ScriptedDetector(frames), PipelineConfig())
+    pipe = HeadPosePipeline(ScriptedEstimator(), ScriptedDetector(frames), PipelineConfig(detect_every_n=1))
     reported = []
     for i in range(10):
         res = pipe.process(IMAGE, K, stamp=i / 30)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from head_pose_ros.pipeline import PipelineConfig
+
 __all__ = ["PARAMS", "ParamSpec", "NodeConfig", "ParameterError", "load_config",
            "default_weights_path", "defaults_yaml", "validate"]
 
@@ -79,10 +81,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("detection_max_side", 640,
               "Images are downscaled to this longer side before detection (0 = never).",
               lo=0, hi=8192),
-    ParamSpec("detect_every_n", 1,
+    ParamSpec("detect_every_n", PipelineConfig.detect_every_n,
               "Run the detector every N frames and follow faces from the previous frame's "
               "landmarks in between (1 = detect on every frame). The detector also runs "
-              "whenever no face is followed.", lo=1, hi=1000),
+              "whenever no face is followed, and on the next frame when a followed face's "
+              "landmarks stop fitting it (docs/BENCHMARKS.md, issue 18).", lo=1, hi=1000),
     ParamSpec("max_faces", 8, "At most this many faces (the largest) per frame.", lo=1, hi=64),
     ParamSpec("min_face_size", 24, "Smallest face (box side, pixels) that is processed.",
               lo=1, hi=4096),
