@@ -59,9 +59,9 @@ from head_pose_ros.tracking import FaceTracker, PoseFilter
 class PipelineConfig:
     """Tracking / filtering settings (the node's parameters of the same names)."""
 
-    #: follow faces between detections (docs/BENCHMARKS.md, issue 18: 1.89x the frames/s of
-    #: detecting every frame at 640x480, pooled cost -0.00 deg / +1.3 mm on rendered sequences)
-    detect_every_n: int = 10
+    #: 1 = detect on every frame; 10 follows faces in between (docs/BENCHMARKS.md, issue 18:
+    #: 1.89x the frames/s at 640x480, pooled cost -0.00 deg / +1.3 mm on rendered sequences)
+    detect_every_n: int = 1
     min_face_size: float = 24.0
     max_faces: int = 8
     tracking: bool = True
