@@ -29,6 +29,7 @@ from head_pose_ros.bench.frames import (
     FACE_LAYOUTS,
     FACE_PHOTO,
     FRAME_SIZES,
+    encode_jpeg,
     face_photo,
     frame_sizes,
     make_frame,
@@ -56,10 +57,7 @@ def run_end_to_end(estimators: dict[str, Any], detector: Any, shared_data: Path,
         K = default_intrinsics(w, h)
         for n in faces:
             frame, given = make_frame(patch, lm, (w, h), n)
-            ok, jpg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
-            if not ok:
-                raise RuntimeError("JPEG encoding failed")
-            buf = np.frombuffer(jpg.tobytes(), np.uint8)
+            buf = encode_jpeg(frame)
             rec = {name: {"total": [], "decode": [], "detect": [], "estimate": [], "found": []}
                    for name in estimators}
 

@@ -71,3 +71,12 @@ def make_frame(patch: np.ndarray, lm: np.ndarray, size: tuple[int, int], n_faces
             p = lm * k + [x0, y0]
             boxes.append(box_from_landmarks(p))
     return frame, np.asarray(boxes, dtype=np.float64)
+
+
+def encode_jpeg(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as JPEG (quality 90) bytes in a uint8 array, what the benches decode per frame
+    (a camera's compressed stream)."""
+    ok, jpg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return np.frombuffer(jpg.tobytes(), np.uint8)

@@ -25,7 +25,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from head_pose_ros.bench.frames import FACE_LAYOUTS, FRAME_SIZES, face_photo, make_frame
+from head_pose_ros.bench.frames import (
+    FACE_LAYOUTS,
+    FRAME_SIZES,
+    encode_jpeg,
+    face_photo,
+    make_frame,
+)
 from head_pose_ros.bench.timing import latency_stats
 from head_pose_ros.geometry import default_intrinsics
 from head_pose_ros.pipeline import STAGES, HeadPosePipeline, PipelineConfig
@@ -34,13 +40,6 @@ MODES = ("detect_every_frame", "following")
 #: ``detect_every_n`` of the following runs unless ``--detect-every-n`` says otherwise (the
 #: default the issue-18 measurements use: a new person is found within 1/3 s at 30 Hz)
 DEFAULT_DETECT_EVERY_N = 10
-
-
-def _jpeg(frame: np.ndarray) -> np.ndarray:
-    ok, jpg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return np.frombuffer(jpg.tobytes(), np.uint8)
 
 
 def run_pipeline_cases(estimator: Any, detector: Any, shared_data: Path, every: int,
@@ -54,7 +53,7 @@ def run_pipeline_cases(estimator: Any, detector: Any, shared_data: Path, every: 
         K = default_intrinsics(w, h)
         for n in faces:
             frame, _ = make_frame(patch, lm, (w, h), n)
-            buf = _jpeg(frame)
+            buf = encode_jpeg(frame)
             pipes = {m: HeadPosePipeline(estimator, detector,
                                          PipelineConfig(detect_every_n=1 if m == MODES[0]
                                                         else every))
@@ -143,7 +142,7 @@ def memory_section(estimator: Any, detector: Any, shared: Path, frames: int, eve
     following on, the real estimator), plus every tenth of the run."""
     patch, lm = face_photo(shared)
     frame, _ = make_frame(patch, lm, (640, 480), 1)
-    buf = _jpeg(frame)
+    buf = encode_jpeg(frame)
     K = default_intrinsics(640, 480)
     pipe = HeadPosePipeline(estimator, detector, PipelineConfig(detect_every_n=every))
     marks = {0, frames // 2, frames - 1} | {frames * k // 10 for k in range(10)}
