@@ -25,6 +25,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,31 @@ def installed_exe(name: str) -> Path:
 def in_ci() -> bool:
     """True when the ``CI`` environment variable is set to a true-ish value."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def spin_in_background(executor) -> threading.Thread:
+    """Spin ``executor`` on a daemon thread until it is shut down.
+
+    A test destroys its nodes from the test thread while this thread spins; rclpy then raises
+    ``InvalidHandle`` from the wait set being built (the node's entities are already being
+    destroyed). That race belongs to the test's teardown, so it is skipped; the thread goes on
+    serving the remaining nodes instead of dying (which made later tests of the module time out).
+    """
+    from rclpy._rclpy_pybind11 import InvalidHandle
+    from rclpy.executors import ExternalShutdownException, ShutdownException
+
+    def spin() -> None:
+        while executor.context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.05)
+            except InvalidHandle:
+                continue
+            except (ExternalShutdownException, ShutdownException):
+                return
+
+    th = threading.Thread(target=spin, daemon=True)
+    th.start()
+    return th
 
 
 def ros_unavailable_reason() -> str | None:

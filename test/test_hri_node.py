@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import in_ci
+from conftest import in_ci, spin_in_background
 from scipy.spatial.transform import Rotation
 from scripted import ScriptedEstimator
 
@@ -67,9 +67,8 @@ def ctx():
     c = Context()
     rclpy.init(context=c)
     ex = SingleThreadedExecutor(context=c)
-    th = threading.Thread(target=ex.spin, daemon=True)
     c.executor = ex
-    th.start()
+    spin_in_background(ex)
     yield c
     ex.shutdown()
     rclpy.try_shutdown(context=c)
@@ -95,8 +94,8 @@ def make_app(ctx, ns: str = "", overrides=(), **params):
 
 
 def close_app(ctx, app) -> None:
-    app.shutdown()
     ctx.executor.remove_node(app.node)
+    app.shutdown()
     app.node.destroy_node()
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import installed_exe
+from conftest import installed_exe, spin_in_background
 
 pytestmark = pytest.mark.ros
 
@@ -157,8 +157,7 @@ class Harness:
         self.node.create_subscription(TFMessage, "/tf", rec("tf"), QoSProfile(depth=100))
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
-        self._spin = threading.Thread(target=self.executor.spin, daemon=True)
-        self._spin.start()
+        self._spin = spin_in_background(self.executor)
         self._seq = 0
         self._compressed_pubs: dict = {}
 

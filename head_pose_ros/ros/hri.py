@@ -18,12 +18,19 @@ consumers subscribe with; a best-effort publisher would not connect to them):
   (``EngagementLevel``).
   Images are encoded only while the topic has a subscriber.
 
+Threads: :meth:`HriFacePublisher.publish` runs on the node's worker thread, which creates the
+per-face publishers but never destroys one: a publisher destroyed while the executor thread
+builds its wait set (a publisher's QoS event handler is in it) kills the executor with
+``InvalidHandle``. Lost faces' publishers are handed to the executor thread instead (a guard
+condition), which destroys them between two waits.
+
 ``hri_msgs`` is imported here only; without it :func:`load_hri_msgs` says why and the node runs
 without these topics (one log line). Pure helpers: :mod:`head_pose_ros.hri_faces`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +120,9 @@ class HriFacePublisher:
         self.engagement = engagement
         self.pub_tracked = node.create_publisher(hri.IdsList, f"{self.ns}/tracked", hri_qos(10))
         self.faces: dict[str, _FacePubs] = {}
+        self._retired: list[Any] = []  # lost faces' publishers, destroyed by the executor thread
+        self._retired_lock = threading.Lock()
+        self._reaper = node.create_guard_condition(self._destroy_retired)
         self.encoded: Counter[str] = Counter()  # images encoded per kind (cropped, aligned)
         self.frontalizer = None  # rasterised once (~0.1 s) when the model has a mesh
         if getattr(topology, "vertices", None) is not None and \
@@ -144,10 +154,11 @@ class HriFacePublisher:
         (their publishers are destroyed); ``K``, ``dist``: the intrinsics (frontalized)."""
         hri = self.hri
         h, w = image.shape[:2]
-        for fid in lost:
-            pubs = self.faces.pop(fid, None)
-            for p in pubs.all() if pubs is not None else []:
-                self.node.destroy_publisher(p)
+        retired = [p for fid in lost if fid in self.faces for p in self.faces.pop(fid).all()]
+        if retired:
+            with self._retired_lock:
+                self._retired += retired
+            self._reaper.trigger()  # the executor thread destroys them (module doc: Threads)
         ids = hri.IdsList()
         ids.header = header
         ids.ids = [f.face_id for f in faces]
@@ -188,7 +199,15 @@ class HriFacePublisher:
                 pubs.engagement.publish(e)
         self.pub_tracked.publish(ids)
 
+    def _destroy_retired(self) -> None:
+        """Executor thread (guard condition callback): destroy the lost faces' publishers."""
+        with self._retired_lock:
+            retired, self._retired = self._retired, []
+        for p in retired:
+            self.node.destroy_publisher(p)
+
     def close(self) -> None:
-        for fid in list(self.faces):
-            for p in self.faces.pop(fid).all():
-                self.node.destroy_publisher(p)
+        """Destroy the per-face publishers; call once the executor no longer spins the node."""
+        with self._retired_lock:
+            self._retired += [p for fid in list(self.faces) for p in self.faces.pop(fid).all()]
+        self._destroy_retired()
