@@ -12,10 +12,19 @@ from torch.utils.data import ConcatDataset, Sampler
 
 from head_pose_ros.data.base import FaceDataset
 from head_pose_ros.data.crop import AugmentConfig
+from head_pose_ros.data.registry import (
+    ALIASES,
+    REGISTRY,
+    LoadOptions,
+    load_dataset,
+    lookup,
+    spec_value,
+    training_types,
+)
 from head_pose_ros.topology import FaceTopology
 
-DATASET_TYPES = ("synth_stream", "synth_npz", "arkitface", "w300lp", "aflw_crops", "biwi_crops",
-                 "toy")
+DATASET_TYPES = training_types()
+"""The types a training config may name (:mod:`head_pose_ros.data.registry`)."""
 
 
 @dataclass
@@ -49,47 +58,21 @@ class DatasetSpec:
 
 def build_dataset(spec: Any, topology: FaceTopology, augment: AugmentConfig | None,
                   *, out_size: int = 192, box_scale: float = 1.5, seed: int = 0) -> FaceDataset:
-    """Create the dataset that ``spec`` (a :class:`DatasetSpec` or a mapping) describes."""
-    from head_pose_ros.data.public import ARKitFaceDataset, W300LPDataset
-    from head_pose_ros.data.synthetic import SynthNpzDataset, SynthStreamDataset, ToyDataset
+    """Create the training or validation dataset that ``spec`` (a :class:`DatasetSpec` or a
+    mapping) describes, with the registry's loader of its type.
 
-    g = spec.get if isinstance(spec, dict) else lambda k, d=None: getattr(spec, k, d)
-    kind = g("type")
-    kw = {"out_size": out_size, "box_scale": box_scale}
-    s = int(g("seed", 0) or 0) + seed
-    if kind in ("synth_npz", "arkitface", "w300lp", "aflw_crops", "biwi_crops") and not g("root"):
-        raise ValueError(f"dataset type {kind!r} needs a root directory (set ...root=PATH)")
-    if kind == "synth_stream":
-        return SynthStreamDataset(g("preset", "wild"), topology, seed=s,
-                                  length=int(g("length", 10000)), augment=augment,
-                                  overrides=dict(g("overrides", {}) or {}), **kw)
-    if kind == "toy":
-        return ToyDataset(topology, seed=s, length=int(g("length", 1000)), augment=augment, **kw)
-    if kind == "synth_npz":
-        return SynthNpzDataset(g("root"), topology, augment, seed=s, **kw)
-    if kind == "arkitface":
-        return ARKitFaceDataset(g("root"), topology, split=g("split", "train"),
-                                csv_path=g("csv") or None, augment=augment, seed=s, **kw)
-    if kind == "aflw_crops":
-        from head_pose_ros.data.aflw_crops import AFLWCropsDataset
-
-        if not g("labels"):
-            raise ValueError("dataset type 'aflw_crops' needs labels=PSEUDO_LABEL_FILE")
-        split = g("split", "train")
-        # validation scores against the teacher fits only (hand-only fits have no rotation)
-        kinds = (1,) if split == "val" else (1, 2)
-        return AFLWCropsDataset(g("root"), g("labels"), topology, split=split, kinds=kinds,
-                                augment=augment, loss_mask=list(g("loss_mask", []) or []),
-                                seed=s, **kw)
-    if kind == "biwi_crops":
-        from head_pose_ros.data.biwi_crops import BIWICropsDataset
-
-        return BIWICropsDataset(g("root"), topology, split=g("split", "train"), augment=augment,
-                                loss_mask=list(g("loss_mask", []) or []), seed=s, **kw)
-    if kind == "w300lp":
-        return W300LPDataset(g("root"), topology, augment=augment, seed=s, **kw)
-    raise ValueError(f"unknown dataset type {kind!r}; one of {DATASET_TYPES}")
-
+    Raises:
+        ValueError: an unknown type, a missing root, or an evaluation-only type (``biwi``,
+            ``aflw2000``: evaluation data never trains or picks a checkpoint).
+    """
+    kind = str(spec_value(spec, "type"))
+    if kind not in REGISTRY and kind not in ALIASES:
+        raise ValueError(f"unknown dataset type {kind!r}; one of {DATASET_TYPES}")
+    if lookup(kind).eval_only:
+        raise ValueError(f"dataset type {kind!r} is evaluation data (head-pose-eval only): "
+                         f"not for training or validation; one of {DATASET_TYPES}")
+    return load_dataset(spec, topology, augment,
+                        LoadOptions(out_size=out_size, box_scale=box_scale, seed=seed))
 
 class MixedDataset(ConcatDataset):
     """Concatenation of sources with per-source sampling weights."""

@@ -154,6 +154,15 @@ def save_config(cfg: DictConfig, path: str | Path) -> Path:
     return path
 
 
+def run_config_file(path: str | Path) -> Path:
+    """A run directory -> the ``config.yaml`` the trainer wrote there; a YAML file -> itself."""
+    p = Path(path)
+    p = p / "config.yaml" if p.is_dir() else p
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no training config (a run directory holds config.yaml)")
+    return p
+
+
 def config_dict(cfg: DictConfig) -> dict[str, Any]:
     """Plain JSON-able dict of the config (for checkpoint metadata)."""
     d = OmegaConf.to_container(cfg, resolve=True)

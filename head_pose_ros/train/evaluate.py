@@ -3,9 +3,14 @@
 Usage::
 
     head-pose-eval --weights W.safetensors --data PATH
-        [--format synthetic|synth_stream|arkitface|biwi|aflw2000] [--boxes protocol|detector]
+        [--format synthetic|synth_stream|arkitface|biwi|aflw2000|...] [--boxes protocol|detector]
         [--detector YUNET.onnx] [--json OUT] [--plots DIR] [--device cpu|cuda]
         [--batch-size 32] [--workers 2] [--limit N]
+    head-pose-eval --weights W.safetensors --config RUN_DIR|TRAIN.yaml [--json OUT] ...
+
+Datasets, their loaders and protocol facts (Euler convention, metric translation, box source,
+guessed intrinsics) are the ones of training: :mod:`head_pose_ros.data.registry`. ``--config``
+evaluates a training run's ``data.val`` sets as the trainer builds them (JSON ``{set: summary}``).
 
 Box source (``--boxes``; stated in the JSON as ``boxes`` and ``box_source``):
 - ``protocol`` (default; not for biwi): the model run directly on the dataset's own crop.
@@ -50,14 +55,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from head_pose_ros import geometry as geo
 from head_pose_ros import metrics as hm
+from head_pose_ros.data import registry
 from head_pose_ros.data.base import FaceDataset
 
-FORMATS = ("synthetic", "synth_stream", "arkitface", "biwi", "biwi_crops", "aflw2000",
-           "aflw_crops")
+FORMATS = registry.eval_formats()
+"""``--format`` choices: every type of :data:`head_pose_ros.data.registry.REGISTRY` (+ aliases)."""
 BOX_SOURCES = ("protocol", "detector")
-DETECTOR_FORMATS = ("aflw2000", "biwi")
+DETECTOR_FORMATS = registry.detector_formats()
 """Formats that ``--boxes detector`` supports (biwi has no protocol boxes: only that one)."""
-GT_MESH_BOXES = "GT 68 landmarks projected from the dense mesh x 1.5"
+GT_MESH_BOXES = registry.GT_MESH_BOXES
 FALLBACK_T = np.array([0.0, 0.0, 1.0])
 
 
@@ -401,9 +407,16 @@ def write_plots(res: EvalResult, out_dir: str | Path, title: str = "") -> list[P
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="head-pose-eval", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", required=True, help="TRG checkpoint (.safetensors)")
-    ap.add_argument("--data", required=True,
-                    help="dataset path (or a synth preset name with --format synth_stream)")
-    ap.add_argument("--format", default="synthetic", choices=FORMATS)
+    ap.add_argument("--data", default="",
+                    help="dataset path (or a synth preset name with --format synth_stream); "
+                         "required without --config")
+    ap.add_argument("--format", default="synthetic", choices=FORMATS,
+                    help="dataset type (head_pose_ros.data.registry; synthetic = synth_npz)")
+    ap.add_argument("--config", default="",
+                    help="instead of --data/--format: a training run directory (its "
+                         "config.yaml) or a training config YAML; evaluates its data.val sets "
+                         "with the trainer's loaders (--json: {set name: summary}; --plots: "
+                         "one directory per set)")
     ap.add_argument("--json", default="", help="write the summary JSON here")
     ap.add_argument("--plots", default="", help="write PNG plots into this directory")
     ap.add_argument("--device", default="auto")
@@ -452,110 +465,127 @@ def resolve_boxes(fmt: str, boxes: str | None = None) -> str:
     Raises:
         ValueError: a combination that does not exist (the message says which do).
     """
-    boxes = boxes or ("detector" if fmt == "biwi" else "protocol")
+    info = registry.lookup(fmt)
+    boxes = boxes or info.default_boxes
     if boxes not in BOX_SOURCES:
         raise ValueError(f"--boxes {boxes!r}: use one of {', '.join(BOX_SOURCES)}")
-    if boxes == "detector" and fmt not in DETECTOR_FORMATS:
+    if boxes == "detector" and not info.detector_boxes:
         raise ValueError(f"--boxes detector is not available for --format {fmt} "
                          f"(only {', '.join(DETECTOR_FORMATS)})")
-    if boxes == "protocol" and fmt == "biwi":
-        raise ValueError("--format biwi has no protocol boxes: use --boxes detector (default)")
+    if boxes == "protocol" and not info.protocol_boxes:
+        raise ValueError(f"--format {fmt} has no protocol boxes: use --boxes detector (default)")
     return boxes
 
 
-def _protocol_dataset(fmt: str, args: argparse.Namespace, topo: Any, size: dict[str, int],
-                      extras: dict[str, Any]) -> tuple[FaceDataset, str, bool, str]:
-    """The dataset of ``fmt`` (AFLW protocol drops written into ``extras``) -> (dataset,
-    rotation convention, has translation, its protocol box source; '' for biwi)."""
-    if fmt == "synthetic":
-        from head_pose_ros.data.synthetic import SynthNpzDataset
+@dataclass
+class _Session:
+    """The checkpoint and the command-line options of every set evaluated."""
 
-        return SynthNpzDataset(args.data, topo, **size), "trg", True, GT_MESH_BOXES
-    if fmt == "synth_stream":
-        from head_pose_ros.data.synthetic import SynthStreamDataset
+    args: argparse.Namespace
+    model: torch.nn.Module
+    info: Any
+    device: torch.device
 
-        extras["seed"] = args.seed
-        return SynthStreamDataset(str(args.data), topo, seed=args.seed, length=args.count,
-                                  **size), "trg", True, GT_MESH_BOXES
-    if fmt == "arkitface":
-        from head_pose_ros.data.public import ARKitFaceDataset
 
-        return (ARKitFaceDataset(args.data, topo, split=args.split, **size), "trg", True,
-                GT_MESH_BOXES)
-    if fmt == "biwi":
-        from head_pose_ros.data.public import BIWIDataset
+def evaluate_spec(sess: _Session, spec: Any, options: registry.LoadOptions, boxes: str,
+                  extras: dict[str, Any]) -> EvalResult:
+    """Build ``spec``'s dataset with the registry's loader and score it with its facts
+    (Euler convention, metric translation, box source, guessed intrinsics)."""
+    args, info = sess.args, registry.lookup(str(registry.spec_value(spec, "type")))
+    ds = registry.load_dataset(spec, sess.model.topology(), None, options)
+    extras.update(registry.describe(spec, ds, options))
+    ds = _limit(ds, args.limit)
+    kw = {"convention": info.convention, "has_translation": info.metric_translation,
+          "extras": extras, "progress": args.progress}
+    if boxes == "protocol":
+        extras["box_source"] = info.protocol_boxes
+        return evaluate_dataset(sess.model, ds, device=sess.device, batch_size=args.batch_size,
+                                workers=args.workers, **kw)
+    from head_pose_ros.detection import create_detector
+    from head_pose_ros.estimator import HeadPoseEstimator
+    from head_pose_ros.topology import default_shared_data
 
-        return BIWIDataset(args.data, topo, **size), "trg", True, ""
-    if fmt == "biwi_crops":
-        from head_pose_ros.data.biwi_crops import DLIB_BOX_GEOMETRY, BIWICropsDataset
+    onnx = args.detector or str(default_shared_data() / "detector" /
+                                "face_detection_yunet_2023mar.onnx")
+    extras["detector"] = onnx
+    if info.guess_intrinsics:
+        extras["intrinsics"] = ("none in the dataset: geometry.default_intrinsics(W, H), "
+                                "f = W + H, principal point at the image centre (the "
+                                "node's uncalibrated guess)")
+    est = HeadPoseEstimator(sess.model, device=sess.device, metadata=sess.info)
+    return evaluate_with_detector(est, ds, create_detector("yunet", onnx),
+                                  guess_intrinsics=info.guess_intrinsics, **kw)
 
-        split = "val" if args.split == "test" else args.split
-        extras["split"] = split
-        extras["ground_truth"] = "BIWI's true rotation labels (no translation: see the README)"
-        return (BIWICropsDataset(args.data, topo, split=split, **size), "trg", False,
-                f"the dlib crop mapped to the node's YuNet crop ({DLIB_BOX_GEOMETRY})")
-    if fmt == "aflw_crops":
-        from head_pose_ros.data.aflw_crops import AFLWCropsDataset
 
-        split = "val" if args.split == "test" else args.split
-        extras["split"] = split
-        extras["labels"] = str(args.labels)
-        extras["ground_truth"] = ("teacher pseudo-labels (teacher-fitted crops only; rotation "
-                                  "and 2D; the camera is virtual, so no translation)")
-        return (AFLWCropsDataset(args.data, args.labels, topo, split=split, kinds=(1,), **size),
-                "trg", False, GT_MESH_BOXES)
-    from head_pose_ros.data.public import AFLW2000Dataset
+def _open(args: argparse.Namespace) -> _Session:
+    from head_pose_ros.checkpoint import load_checkpoint
 
-    ds = AFLW2000Dataset(args.data, topo, **size)
-    extras["n_dropped_protocol"] = len(ds.dropped)
-    extras["dropped_protocol"] = ds.dropped
-    return ds, "aflw", False, "the dataset's 68 labelled 2D landmarks x 1.5 (protocol)"
+    device = resolve_device(args.device)
+    model, info = load_checkpoint(args.weights, device=device)
+    return _Session(args, model, info, device)
+
+
+def _report(res: EvalResult, title: str, plots: str, plot_title: str) -> None:
+    print(hm.format_table(res.summary, title=title))
+    print("by |yaw|: " + "; ".join(f"{k} deg: MAE_r {v['mae_r']:.2f} (n={v['n']})"
+                                   for k, v in res.summary["by_yaw"].items() if v["n"]))
+    if plots:
+        write_plots(res, plots, title=plot_title)
+
+
+def _write_json(path: str, obj: dict[str, Any]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(_jsonable(obj), indent=2) + "\n")
 
 
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:
-    from head_pose_ros.checkpoint import load_checkpoint
-
+    """One dataset (``--format --data``) -> its summary; with ``--config``: the run's val sets
+    -> ``{set name: summary}`` (:func:`run_config_eval`)."""
+    if getattr(args, "config", ""):
+        return run_config_eval(args)
     fmt = args.format
     boxes = resolve_boxes(fmt, args.boxes)
-    device = resolve_device(args.device)
-    model, info = load_checkpoint(args.weights, device=device)
+    sess = _open(args)
     extras: dict[str, Any] = {"format": fmt, "data": str(args.data),
                               "weights": str(args.weights), "boxes": boxes}
-    ds, conv, has_t, protocol_boxes = _protocol_dataset(
-        fmt, args, model.topology(), {"out_size": model.config.input_size}, extras)
-    ds = _limit(ds, args.limit)
-    if boxes == "detector":
-        from head_pose_ros.detection import create_detector
-        from head_pose_ros.estimator import HeadPoseEstimator
-        from head_pose_ros.topology import default_shared_data
-
-        onnx = args.detector or str(default_shared_data() / "detector" /
-                                    "face_detection_yunet_2023mar.onnx")
-        extras["detector"] = onnx
-        guess = fmt == "aflw2000"
-        if guess:
-            extras["intrinsics"] = ("none in the dataset: geometry.default_intrinsics(W, H), "
-                                    "f = W + H, principal point at the image centre (the "
-                                    "node's uncalibrated guess)")
-        est = HeadPoseEstimator(model, device=device, metadata=info)
-        res = evaluate_with_detector(est, ds, create_detector("yunet", onnx),
-                                     convention=conv, has_translation=has_t,
-                                     guess_intrinsics=guess, extras=extras,
-                                     progress=args.progress)
-    else:
-        extras["box_source"] = protocol_boxes
-        res = evaluate_dataset(model, ds, device=device, batch_size=args.batch_size,
-                               workers=args.workers, convention=conv, has_translation=has_t,
-                               extras=extras, progress=args.progress)
-    print(hm.format_table(res.summary, title=f"{fmt} ({boxes} boxes): {args.data}"))
-    print("by |yaw|: " + "; ".join(f"{k} deg: MAE_r {v['mae_r']:.2f} (n={v['n']})"
-                                   for k, v in res.summary["by_yaw"].items() if v["n"]))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(_jsonable(res.summary), indent=2) + "\n")
-    if args.plots:
-        write_plots(res, args.plots, title=f"{fmt} ({Path(str(args.data)).name})")
+    options = registry.LoadOptions(out_size=sess.model.config.input_size, scoring=True)
+    spec = registry.single_spec(fmt, args.data, split=args.split, labels=args.labels,
+                                length=args.count, seed=args.seed)
+    res = evaluate_spec(sess, spec, options, boxes, extras)
+    _report(res, f"{fmt} ({boxes} boxes): {args.data}", args.plots,
+            f"{fmt} ({Path(str(args.data)).name})")
+    _write_json(args.json, res.summary)
     return res.summary
+
+
+def run_config_eval(args: argparse.Namespace) -> dict[str, Any]:
+    """Every ``data.val`` set of a training config, built as the trainer builds it (its
+    ``box_scale``, ``run.seed``, the registry's loaders) and scored with its type's facts."""
+    from head_pose_ros.train.config import load_config, run_config_file, to_object
+
+    path = run_config_file(args.config)
+    cfg = to_object(load_config(path))
+    if not cfg.data.val:
+        raise ValueError(f"{path}: data.val is empty, nothing to evaluate")
+    names = registry.set_names(cfg.data.val)
+    boxes = [resolve_boxes(s.type, args.boxes) for s in cfg.data.val]
+    sess = _open(args)
+    options = registry.LoadOptions(out_size=sess.model.config.input_size,
+                                   box_scale=cfg.data.box_scale, seed=cfg.run.seed,
+                                   scoring=True)
+    out: dict[str, Any] = {}
+    for name, spec, box in zip(names, cfg.data.val, boxes, strict=True):
+        data = spec.preset if spec.type == "synth_stream" else spec.root
+        extras: dict[str, Any] = {"set": name, "format": spec.type, "data": str(data),
+                                  "config": str(path), "weights": str(args.weights),
+                                  "boxes": box}
+        res = evaluate_spec(sess, spec, options, box, extras)
+        _report(res, f"{name}: {spec.type} ({box} boxes): {data}",
+                str(Path(args.plots) / name) if args.plots else "", f"{name} ({spec.type})")
+        out[name] = res.summary
+    _write_json(args.json, out)
+    return out
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -574,7 +604,11 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if bool(args.config) == bool(args.data):
+        ap.error("give --data (one dataset, with --format) or --config (a training run's "
+                 "data.val sets), not both")
     try:
         run_eval(args)
     except (FileNotFoundError, KeyError, ValueError) as e:
