@@ -13,12 +13,10 @@ from torch.utils.data import ConcatDataset, Sampler
 from head_pose_ros.data.base import FaceDataset
 from head_pose_ros.data.crop import AugmentConfig
 from head_pose_ros.data.registry import (
-    ALIASES,
-    REGISTRY,
     LoadOptions,
     load_dataset,
-    lookup,
     spec_value,
+    trainable,
     training_types,
 )
 from head_pose_ros.topology import FaceTopology
@@ -65,12 +63,7 @@ def build_dataset(spec: Any, topology: FaceTopology, augment: AugmentConfig | No
         ValueError: an unknown type, a missing root, or an evaluation-only type (``biwi``,
             ``aflw2000``: evaluation data never trains or picks a checkpoint).
     """
-    kind = str(spec_value(spec, "type"))
-    if kind not in REGISTRY and kind not in ALIASES:
-        raise ValueError(f"unknown dataset type {kind!r}; one of {DATASET_TYPES}")
-    if lookup(kind).eval_only:
-        raise ValueError(f"dataset type {kind!r} is evaluation data (head-pose-eval only): "
-                         f"not for training or validation; one of {DATASET_TYPES}")
+    trainable(str(spec_value(spec, "type")))
     return load_dataset(spec, topology, augment,
                         LoadOptions(out_size=out_size, box_scale=box_scale, seed=seed))
 

@@ -241,6 +241,22 @@ def lookup(name: str) -> DatasetInfo:
     return info
 
 
+def trainable(name: str) -> DatasetInfo:
+    """The entry of a type a training config may name (its train and val sets).
+
+    Raises:
+        ValueError: an unknown type, or an evaluation-only one (evaluation data never trains
+            or picks a checkpoint).
+    """
+    info = REGISTRY.get(ALIASES.get(name, name))
+    if info is None:
+        raise ValueError(f"unknown dataset type {name!r}; one of {training_types()}")
+    if info.eval_only:
+        raise ValueError(f"dataset type {name!r} is evaluation data (head-pose-eval only), not "
+                         f"for training or validation; one of {training_types()}")
+    return info
+
+
 def training_types() -> tuple[str, ...]:
     """The types a training config may name (train and val sets)."""
     return tuple(n for n, e in REGISTRY.items() if not e.eval_only)

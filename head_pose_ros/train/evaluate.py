@@ -569,7 +569,7 @@ def run_config_eval(args: argparse.Namespace) -> dict[str, Any]:
     if not cfg.data.val:
         raise ValueError(f"{path}: data.val is empty, nothing to evaluate")
     names = registry.set_names(cfg.data.val)
-    boxes = [resolve_boxes(s.type, args.boxes) for s in cfg.data.val]
+    boxes = [resolve_boxes(registry.trainable(s.type).name, args.boxes) for s in cfg.data.val]
     sess = _open(args)
     options = registry.LoadOptions(out_size=sess.model.config.input_size,
                                    box_scale=cfg.data.box_scale, seed=cfg.run.seed,
