@@ -1,4 +1,5 @@
-"""Build datasets from config entries and mix them with weights (DDP-aware sampler)."""
+"""Build datasets from config entries (the loaders of :mod:`.registry`) and mix them with
+weights (DDP-aware sampler)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class DatasetSpec:
     its teacher-fitted samples, see ``data.aflw_crops``), ``biwi_crops`` (``root`` =
     ``real/biwi_crops``, ``split`` by sequence train / val / all; rotation labels only, see
     ``data.biwi_crops``). ``weight``: relative sampling weight
-    of the source in the mix (per source, not per sample).
+    of the source in the mix (per source, not per sample). The types, their loaders and facts:
+    :mod:`head_pose_ros.data.registry` (``biwi`` and ``aflw2000`` are evaluation-only).
     """
 
     type: str = "synth_stream"
