@@ -154,6 +154,26 @@ class HeadPosePipeline:
                                    max_misses=self.cfg.tracker_max_misses,
                                    max_center_distance=self.cfg.tracker_max_center_distance)
 
+    def configure(self, cfg: PipelineConfig) -> None:
+        """New settings between two frames (the node's parameters changed at run time).
+
+        The tracks and the followed faces stay; the detection rhythm and the tracker use the new
+        values from the next frame; with new filter settings each face's filter restarts (a new
+        filter from that face's next estimate). ``tracking`` cannot change here (it decides what
+        the ids mean): :class:`ValueError`.
+        """
+        if cfg.tracking != self.cfg.tracking:
+            raise ValueError("tracking cannot change on a running pipeline (build a new one)")
+        old, self.cfg = self.cfg, cfg
+        self.scheduler.n = int(cfg.detect_every_n)
+        tr = self.tracker
+        tr.min_hits, tr.max_misses = int(cfg.tracker_min_hits), int(cfg.tracker_max_misses)
+        tr.max_center_distance = float(cfg.tracker_max_center_distance)
+        if any(getattr(old, f.name) != getattr(cfg, f.name) for f in fields(cfg)
+               if f.name.startswith("filter")):
+            for t in tr.tracks:
+                t.data.pop("filter", None)
+
     def reset(self) -> list[int]:
         """Forget every face (e.g. after a camera switch); returns the ids that ended."""
         self.follower.reset()

@@ -76,29 +76,42 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def spin_in_background(executor) -> threading.Thread:
-    """Spin ``executor`` on a daemon thread until it is shut down.
+class BackgroundSpin:
+    """Spins ``executor`` on a daemon thread until :meth:`stop` (call it before
+    ``executor.shutdown()``: an executor shut down under a spinning thread raises there).
 
     A test destroys its nodes from the test thread while this thread spins; rclpy then raises
     ``InvalidHandle`` from the wait set being built (the node's entities are already being
     destroyed). That race belongs to the test's teardown, so it is skipped; the thread goes on
     serving the remaining nodes instead of dying (which made later tests of the module time out).
     """
-    from rclpy._rclpy_pybind11 import InvalidHandle
-    from rclpy.executors import ExternalShutdownException, ShutdownException
 
-    def spin() -> None:
-        while executor.context.ok():
+    def __init__(self, executor) -> None:
+        self.executor = executor
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy._rclpy_pybind11 import InvalidHandle
+        from rclpy.executors import ExternalShutdownException, ShutdownException
+
+        while not self._stop.is_set() and self.executor.context.ok():
             try:
-                executor.spin_once(timeout_sec=0.05)
+                self.executor.spin_once(timeout_sec=0.05)
             except InvalidHandle:
                 continue
             except (ExternalShutdownException, ShutdownException):
                 return
 
-    th = threading.Thread(target=spin, daemon=True)
-    th.start()
-    return th
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+def spin_in_background(executor) -> BackgroundSpin:
+    """Start a :class:`BackgroundSpin` of ``executor``."""
+    return BackgroundSpin(executor)
 
 
 def ros_unavailable_reason() -> str | None:

@@ -68,8 +68,9 @@ def ctx():
     rclpy.init(context=c)
     ex = SingleThreadedExecutor(context=c)
     c.executor = ex
-    spin_in_background(ex)
+    spin = spin_in_background(ex)
     yield c
+    spin.stop()
     ex.shutdown()
     rclpy.try_shutdown(context=c)
 

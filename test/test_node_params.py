@@ -122,7 +122,9 @@ def test_declared_on_a_real_node_with_descriptors():
         cfg = load_config(node)
         assert cfg.max_faces == 3 and cfg.filter == "none"
         d = node.describe_parameter("detect_every_n")
-        assert d.read_only and d.integer_range[0].from_value == 1 and "follow" in d.description
+        # a tuning parameter: may change while running, says so
+        assert not d.read_only and d.integer_range[0].from_value == 1 and "follow" in d.description
+        assert "Can change while the node runs." in d.description
         d = node.describe_parameter("detector")
         assert "one of: auto, yunet, cascade" in d.additional_constraints
         d = node.describe_parameter("backend")

@@ -272,6 +272,7 @@ class Harness:
         return stamp
 
     def close(self) -> None:
+        self._spin.stop()
         self.executor.shutdown()
         self.node.destroy_node()
 

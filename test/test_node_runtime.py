@@ -3,6 +3,7 @@ CameraInfo pairing that must not wait on every frame (item 5)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from types import SimpleNamespace
@@ -144,3 +145,23 @@ def test_info_already_there_never_waits():
         p.add(10.0 + i, "cam", _info(10.0 + i))
         assert p.pair(10.0 + i, "cam", 0.001, wait=1.0)[1] == "exact"
     assert p.waits == 0
+
+
+def test_diagnostics_split_a_frame_into_its_stages():
+    """Issue 18 item 3: /diagnostics carries the mean time of each stage of a node frame."""
+    from head_pose_ros.ros.runtime import NODE_STAGES, NodeStats
+
+    t = [100.0]
+    st = NodeStats(window=5.0, clock=lambda: t[0])
+    st.record_done(0.02, 0.018, 1, True)  # a frame without stage times (older callers)
+    for infer in (0.010, 0.014):
+        st.record_done(0.03, 0.025, 1, True, stages={
+            "receive": 0.001, "convert": 0.002, "detect": 0.008, "crop": 0.001,
+            "infer": infer, "post": 0.001, "publish": 0.003})
+    s = st.snapshot()
+    assert {f"stage_{n}_mean_ms" for n in NODE_STAGES} <= set(s)
+    assert s["stage_infer_mean_ms"] == pytest.approx(12.0)
+    assert s["stage_publish_mean_ms"] == pytest.approx(3.0)
+    t[0] += 10.0  # the window moved past them: no stage figure
+    assert math.isnan(NodeStats(window=5.0).snapshot()["stage_infer_mean_ms"])
+    assert math.isnan(st.snapshot()["stage_detect_mean_ms"])

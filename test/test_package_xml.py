@@ -40,6 +40,8 @@ ROS_PACKAGES = {
     "ament_cmake_pytest": "ament/ament_cmake",
     "ament_index_python": "ament/ament_index",
     "builtin_interfaces": "ros2/rcl_interfaces",
+    "lifecycle_msgs": "ros2/rcl_interfaces",
+    "launch_testing": "ros2/launch",
     "diagnostic_msgs": "ros2/common_interfaces",
     "geometry_msgs": "ros2/common_interfaces",
     "sensor_msgs": "ros2/common_interfaces",

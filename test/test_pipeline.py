@@ -101,6 +101,33 @@ def test_reset_forgets_tracks():
     assert [p.person_id for p in pipe.process(IMAGE, K, 0.1).people] == [2]
 
 
+def test_configure_changes_settings_between_frames_and_keeps_the_tracks():
+    """Issue 19 item 1 (run-time parameters): the tracks stay, the new rhythm / tracker /
+    filter apply from the next frame (the filters restart), tracking itself cannot change."""
+    import dataclasses
+
+    frames = [_box(320, 240)[None]] * 12
+    det = ScriptedDetector(frames)
+    est = ScriptedEstimator()
+    est.topology = SimpleNamespace(landmarks68=np.arange(68))
+    cfg = PipelineConfig(tracker_min_hits=1, detect_every_n=1)
+    pipe = HeadPosePipeline(est, det, cfg)
+    pipe._follow_points = lambda e, K, dist: e.landmarks68  # followed on its landmarks
+    for i in range(3):
+        assert [p.person_id for p in pipe.process(IMAGE, K, i / 30).people] == [1]
+    assert all("filter" in t.data for t in pipe.tracker.tracks)
+    pipe.configure(dataclasses.replace(cfg, detect_every_n=4, tracker_max_misses=9,
+                                       filter_beta_r=2.0))
+    assert pipe.tracker.max_misses == 9 and pipe.scheduler.n == 4
+    assert not any("filter" in t.data for t in pipe.tracker.tracks)  # restart, new settings
+    res = [pipe.process(IMAGE, K, i / 30) for i in range(3, 11)]
+    assert [p.person_id for p in res[0].people] == [1]  # the same track, followed
+    assert "filter" in pipe.tracker.tracks[0].data  # a new filter from the next estimate
+    assert [r.detector_ran for r in res] == [False, False, False, True] * 2  # every 4th
+    with pytest.raises(ValueError, match="tracking"):
+        pipe.configure(dataclasses.replace(cfg, tracking=False))
+
+
 @pytest.mark.parametrize("bad", [np.full((6, 6), np.nan), -np.eye(6)])
 def test_covariance_is_sanitised(bad):
     est = ScriptedEstimator()

@@ -183,3 +183,39 @@ def test_partly_out_of_frame_face_is_cropped_from_its_whole_box(monkeypatch, tmp
     crop_inside = g.crop_box_from_detection(raw + pad)  # same face, wholly inside
     np.testing.assert_allclose(crop[:2] + pad, crop_inside[:2])
     np.testing.assert_allclose(crop[2], crop_inside[2])
+
+
+# ------------------------------------------------------------------ head_pose_ros.person (core)
+def test_published_person_is_the_face_frame_of_the_dense_face(topology):
+    """Issue 19 item 5: the face-frame pose, width, area, camera-frame vertices and landmark
+    confidences of one person come from the core (the node only fills messages)."""
+    from types import SimpleNamespace
+
+    from head_pose_ros.frames import face_origin
+    from head_pose_ros.person import published_person
+    from head_pose_ros.pipeline import TrackedHead
+
+    vh = np.asarray(topology.vertices, np.float64)
+    rot = Rotation.from_rotvec([0, np.radians(50), 0]).as_matrix()  # turned 50 deg
+    trans = np.array([0.05, 0.0, 0.9])
+    est = SimpleNamespace(vertices_head=vh, box=np.zeros(4), score=1.0)
+    p = TrackedHead(1, 3, rot, trans, np.eye(6) * 1e-4, est)
+    pub = published_person(p, topology)
+    origin = face_origin(vh, topology.landmarks68)
+    r_f, t_f = rep155_frames(rot, trans, origin)["face"]
+    np.testing.assert_allclose(pub.rot, r_f)
+    np.testing.assert_allclose(pub.trans, t_f)
+    np.testing.assert_allclose(pub.cov, face_covariance(p.cov, rot, origin))
+    np.testing.assert_allclose(pub.vertices_face, head_to_face_points(vh, origin))
+    np.testing.assert_allclose(pub.vertices_cam(), g.transform_points(vh, rot, trans))
+    lm = topology.landmarks68
+    assert 0.10 < pub.face_width < 0.18  # an adult face, metres
+    assert pub.face_width == pytest.approx(np.linalg.norm(vh[lm[0]] - vh[lm[16]]))
+    assert pub.face_area == pytest.approx(topology.face_area(vh))
+    conf, vis = pub.landmark_confidence(topology)
+    assert conf.shape == (68,) and vis.shape == (len(vh),)
+    assert conf.min() < 0.2 and conf.max() > 0.9  # turned: the far side is hidden
+    bare = published_person(p, None)  # no topology: no width / area, pose-only confidence
+    assert np.isnan(bare.face_width) and np.isnan(bare.face_area)
+    conf0, vis0 = bare.landmark_confidence(None)
+    assert conf0.shape == (68,) and vis0 is None

@@ -19,7 +19,7 @@ SCRIPTS = ros_executables["entry_points"](REPO / "pyproject.toml")
 
 
 def test_the_list_has_the_ros_executables_and_the_tools():
-    assert SCRIPTS["head_pose_node"] == "head_pose_ros.ros.node:main"
+    assert SCRIPTS["head_pose_node"] == "head_pose_ros.ros.lifecycle:main"
     assert SCRIPTS["head_pose_demo"] == "head_pose_ros.ros.demo:main"
     assert {"head-pose-train", "head-pose-eval", "head-pose-bench"} <= set(SCRIPTS)
 

@@ -54,12 +54,20 @@ class AttentionOutput:
         self.cfg = cfg
         self.tf = tf
         self.warn = warn
+        self.trackers: dict[str, EngagementTracker] = {}
+        self.retune(cfg)
+        self._warned: set[str] = set()
+
+    def retune(self, cfg: Any) -> None:
+        """Take the (run-time tunable) cone, covariance scale, target point and engagement
+        threshold of ``cfg``; the target frame and the engagement trackers stay."""
+        self.cfg = cfg
         self.cone = math.radians(cfg.attention_cone_deg)
         self.cov_scale = cfg.attention_cov_scale or DEFAULT_COV_SCALE
         self.point = np.array([cfg.attention_target_x, cfg.attention_target_y,
                                cfg.attention_target_z])
-        self.trackers: dict[str, EngagementTracker] = {}
-        self._warned: set[str] = set()
+        for tr in self.trackers.values():
+            tr.threshold = float(cfg.engagement_threshold)
 
     def _lookup(self, target: str, source: str) -> tuple[np.ndarray, np.ndarray] | None:
         if not target or not source or target.lstrip("/") == source.lstrip("/"):

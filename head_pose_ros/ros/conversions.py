@@ -2,7 +2,7 @@
 
 Frames and conventions: :mod:`head_pose_ros.frames` (REP-155 face / gaze frames) and
 :mod:`head_pose_ros.geometry`. The node publishes every pose in the REP-155 face frame
-(:func:`head_pose_ros.ros.node.published_person`).
+(:func:`head_pose_ros.person.published_person`).
 """
 
 from __future__ import annotations

@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from head_pose_ros.image_encoding import bgr_to_image_fields
     from head_pose_ros.ros.compressed import bgr_to_compressed, compressed_topic
-    from head_pose_ros.ros.node import StartupError, init_ros, install_stop_signals, spin_until
     from head_pose_ros.ros.params import default_weights_path
+    from head_pose_ros.ros.process import init_ros, install_stop_signals, spin_until
+    from head_pose_ros.ros.runtime import StartupError
 
     stop = install_stop_signals()
     try:

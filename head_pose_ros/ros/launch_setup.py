@@ -12,6 +12,8 @@ Rules:
 - ``device``, ``backend``, ``weights``, ``image_transport`` and ``frame_prefix`` override it
   ONLY when given on the command line (their launch defaults are empty = "not given"), so what
   the YAML says is what the node gets otherwise;
+- ``autostart`` (the lifecycle: configure + activate at start, or wait for a lifecycle
+  manager) likewise, as a boolean;
 - ``image`` / ``camera_info`` remap the node's (and the demo source's) topics.
 """
 
@@ -54,6 +56,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
                    "params file"),
     LaunchArgument("frame_prefix", "", "prefix of the TF frames (<prefix>face_<id>), one per "
                    "node that shares /tf; empty = the params file"),
+    LaunchArgument("autostart", "", "true: the node configures and activates itself; false: "
+                   "it waits unconfigured for the robot's lifecycle manager (ros2 lifecycle "
+                   "set, nav2_lifecycle_manager); empty = the params file (default true)"),
     LaunchArgument("namespace", "", "namespace of the started nodes"),
     LaunchArgument("demo", "false", "also start head_pose_demo (built-in input on the node's "
                    "image topics, no camera needed)"),
@@ -104,7 +109,9 @@ def plan_launch(given: Mapping[str, str], share_dir: str) -> LaunchPlan:
         raise ValueError(f"unknown launch argument(s) {sorted(unknown)}; known: {sorted(known)}")
     args = {k: str(given.get(k, d)).strip() for k, d in known.items()}
     params_file = args["params_file"] or os.path.join(share_dir, "config", "head_pose.yaml")
-    overrides = {k: args[k] for k in NODE_OVERRIDES if args[k]}
+    overrides: dict[str, Any] = {k: args[k] for k in NODE_OVERRIDES if args[k]}
+    if args["autostart"]:
+        overrides["autostart"] = parse_bool("autostart", args["autostart"])
     parameters: list[Any] = [params_file]
     if overrides:
         parameters.append(overrides)

@@ -30,53 +30,51 @@ CameraInfo messages. One worker thread takes the newest image, pairs it with its
 detects, estimates (all faces of a frame in one batch), tracks, filters and publishes. There is
 never a backlog behind slow inference.
 
-Start-up refuses (exit code 2, one clear message) invalid parameters, missing or corrupt weights,
-a missing YuNet model, and CUDA requested but absent unless ``allow_cpu_fallback``. At run time
-bad input is logged once per kind of problem and skipped (counted in /diagnostics).
+Lifecycle (:mod:`head_pose_ros.ros.lifecycle`, the executable): configure refuses (a FAILURE
+with one clear message; with autostart exit code 2) invalid parameters, missing or corrupt
+weights, a missing YuNet model, and CUDA requested but absent unless ``allow_cpu_fallback``.
+At run time bad input is logged once per kind of problem and skipped (counted in
+/diagnostics).
 """
 
 from __future__ import annotations
 
 import copy
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseWithCovarianceStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from head_pose_ros.backends import describe_backend
 from head_pose_ros.detection import resolve_detector
-from head_pose_ros.frames import face_covariance, face_origin, head_to_face_points, rep155_frames
-from head_pose_ros.geometry import transform_points
-from head_pose_ros.hri_faces import FaceIds, landmark_visibility, vertex_visibility
+from head_pose_ros.hri_faces import FaceIds
 from head_pose_ros.image_encoding import ImageEncodingError, bgr_to_image_fields, image_msg_to_bgr
 from head_pose_ros.msg import FaceAttention, FaceAttentionArray, HeadPose, HeadPoseArray
 from head_pose_ros.overlay import draw_people
+from head_pose_ros.person import PublishedPerson, published_person
 from head_pose_ros.pipeline import HeadPosePipeline, PipelineConfig, TrackedHead
 from head_pose_ros.ros.attention_out import AttentionOutput
 from head_pose_ros.ros.camera import (
     CameraInfoError,
     CameraInfoPairer,
+    CameraIntrinsics,
     intrinsics_from_camera_info,
     stamp_to_sec,
 )
 from head_pose_ros.ros.compressed import compressed_msg_to_bgr, compressed_topic
 from head_pose_ros.ros.conversions import head_pose_msg, pose_with_covariance_msg, transform_msg
+from head_pose_ros.ros.entities import destroy_entities, entity_difference, entity_snapshot
 from head_pose_ros.ros.hri import FaceOutput, HriFacePublisher, load_hri_msgs
 from head_pose_ros.ros.markers import delete_markers, person_markers
-from head_pose_ros.ros.params import NodeConfig, ParameterError, load_config
+from head_pose_ros.ros.params import NodeConfig, ParameterError, load_config, retune
 from head_pose_ros.ros.runtime import (
-    EXIT_STARTUP_ERROR,
     FrameMailbox,
     NodeStats,
     StartupError,
@@ -93,39 +91,23 @@ try:  # optional: the node runs without /diagnostics when diagnostic_msgs is mis
 except ImportError:  # pragma: no cover - diagnostic_msgs is an exec_depend
     DiagnosticArray = DiagnosticStatus = KeyValue = None
 
-__all__ = ["HeadPoseNode", "StartupError", "FrameMailbox", "main", "resolve_device",
-           "load_estimator", "PublishedPerson", "published_person"]
-
-@dataclass
-class PublishedPerson:
-    """What the node publishes for one person, all in the REP-155 ``face`` frame (x out of the
-    face, y to the person's left, z up, origin between the eyes) in the camera optical frame:
-    ``rot``/``trans`` (HeadPose.pose, head_pose and TF ``<frame_prefix>face_<id>``: one pose),
-    ``cov`` (6x6 over x, y, z, rotX, rotY, rotZ about the camera axes, of that pose), ``gaze``
-    (the ``<frame_prefix>gaze_<id>`` transform) and ``vertices_face`` (dense mesh, face frame)."""
-
-    person: TrackedHead
-    rot: np.ndarray
-    trans: np.ndarray
-    cov: np.ndarray
-    gaze: tuple[np.ndarray, np.ndarray]
-    vertices_face: np.ndarray
-
-
-def published_person(p: TrackedHead, landmarks68: np.ndarray | None) -> PublishedPerson:
-    """The head-frame pose of the pipeline -> the face-frame pose the node publishes."""
-    vh = np.asarray(p.est.vertices_head, np.float64)
-    origin = face_origin(vh, landmarks68)
-    fr = rep155_frames(p.rot, p.trans, origin)
-    rot_f, t_f = fr["face"]
-    return PublishedPerson(p, rot_f, t_f, face_covariance(p.cov, p.rot, origin), fr["gaze"],
-                           head_to_face_points(vh, origin))
+__all__ = ["HeadPoseNode", "StartupError", "FrameMailbox", "resolve_device", "load_estimator"]
 
 
 class HeadPoseNode:
-    """The node (composition over an rclpy Node, built in :meth:`create`)."""
+    """The node's work, composed over an rclpy (lifecycle) node: built in :meth:`create`.
 
-    def __init__(self, node: Any, cfg: NodeConfig, estimator: Any, detector: Any) -> None:
+    Construction (the lifecycle *configure*) creates the publishers and the pipeline;
+    :meth:`activate` the subscriptions, the worker thread and the timers; :meth:`deactivate`
+    destroys those again (a deactivated node has no thread, timer or subscription: it uses no
+    CPU) and forgets every face; :meth:`close` (*cleanup*) destroys everything it created.
+    ``active=True`` (the default) activates at once. Tuning parameters set while the node runs
+    (:data:`head_pose_ros.ros.params.DYNAMIC`) are checked by the same validation and applied
+    by the worker between two frames.
+    """
+
+    def __init__(self, node: Any, cfg: NodeConfig, estimator: Any, detector: Any,
+                 active: bool = True) -> None:
         self.node = node
         self.cfg = cfg
         self.log = node.get_logger()
@@ -139,6 +121,13 @@ class HeadPoseNode:
         self.pipeline = HeadPosePipeline(estimator, detector,
                                          PipelineConfig.from_object(cfg))
         self.stats_window = NodeStats(window=5.0)
+        self._accepted = cfg  # the newest accepted configuration (executor thread)
+        self._pending: NodeConfig | None = None  # applied by the worker before its next frame
+        self._pending_lock = threading.Lock()
+        self._active_entities: list[Any] = []
+        self._worker: threading.Thread | None = None
+        self._running = False
+        created = entity_snapshot(node)
 
         self.pub_pose = node.create_publisher(PoseWithCovarianceStamped, "head_pose", 10)
         self.pub_heads = node.create_publisher(HeadPoseArray, "heads", 10)
@@ -160,10 +149,8 @@ class HeadPoseNode:
                 self.hri = HriFacePublisher(
                     node, hri, cfg.hri_namespace, (cfg.hri_image_width, cfg.hri_image_height),
                     engagement=cfg.publish_engagement, topology=self.topology)
-        need_tf = bool(cfg.attention_target_frame or (cfg.publish_engagement
-                                                      and cfg.engagement_reference_frame))
-        self.tf_buffer = TFBuffer(node) if need_tf else None
-        self.attention = AttentionOutput(cfg, self.tf_buffer, self.log.warning)
+        self.tf_buffer: TFBuffer | None = None  # created on activate when a target needs TF
+        self.attention = AttentionOutput(cfg, None, self.log.warning)
         self.pub_attention = (node.create_publisher(FaceAttentionArray, "attention", 10)
                               if cfg.publish_attention else None)
         self._diag_pub = None
@@ -172,45 +159,20 @@ class HeadPoseNode:
                 self.log.warning("diagnostic_msgs is not installed: no /diagnostics")
             else:
                 self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
-                node.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
         # the image topic as remapped ('image' -> /camera/image_rect): the compressed transport
         # lives below it, and 'auto' rectification looks at its name
         self.image_topic = _resolve_topic(node, "image", Image)
         self.compressed = cfg.image_transport == "compressed"
-        # SensorDataQoS (best effort) by default, which also receives a RELIABLE camera; the
-        # standard parameters qos_overrides.<topic>.subscription.{reliability,depth,history,
-        # durability} override it (e.g. reliable, to get every frame from a reliable driver)
-        # (rclpy writes the overrides INTO the profile it is given: each gets its own copy, never
-        # the shared qos_profile_sensor_data)
-        qos_opts = QoSOverridingOptions.with_default_policies()
-        if self.compressed:
-            self.sub_image = node.create_subscription(
-                CompressedImage, compressed_topic(self.image_topic), self._on_image,
-                copy.copy(qos_profile_sensor_data), qos_overriding_options=qos_opts)
-        else:
-            self.sub_image = node.create_subscription(Image, "image", self._on_image,
-                                                      copy.copy(qos_profile_sensor_data),
-                                                      qos_overriding_options=qos_opts)
-        self.sub_info = node.create_subscription(CameraInfo, "camera_info", self._on_info,
-                                                 copy.copy(qos_profile_sensor_data),
-                                                 qos_overriding_options=qos_opts)
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="head_pose_worker", daemon=True)
-        self._worker.start()
-        self.log.info(
-            f"head_pose_node ready: image '{self.sub_image.topic_name}' "
-            f"({'sensor_msgs/CompressedImage' if self.compressed else 'sensor_msgs/Image'}), "
-            f"camera_info '{self.sub_info.topic_name}', detector {type(detector).__name__}, "
-            f"device {getattr(estimator, 'device', cfg.device)}"
-            + (f", TF frames '{cfg.frame_prefix}face_<id>'" if self.tf is not None else "")
-            + f", face ids '{self.face_ids.prefix}<n>'"
-            + (f", ROS4HRI on '{self.hri.ns}'" if self.hri is not None else "")
-        )
+        node.add_on_set_parameters_callback(self._on_set_parameters)
+        self._entities: list[Any] | None = entity_difference(node, created)
+        if active:
+            self.activate()
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def create(cls, node: Any) -> HeadPoseNode:
-        """Declare parameters, check them, load the detector and the model."""
+    def create(cls, node: Any, active: bool = True) -> HeadPoseNode:
+        """Declare parameters, check them, load the detector and the model (raises
+        :class:`ParameterError` or :class:`StartupError` with the reason)."""
         cfg = load_config(node)
         log = node.get_logger()
         device = resolve_device(cfg.device, cfg.allow_cpu_fallback, log.warning)
@@ -228,15 +190,121 @@ class HeadPoseNode:
         estimator = load_estimator(cfg.weights, device, cfg.backend, log.warning,
                                    cfg.inference_threads)
         log.info(describe_backend(estimator))
-        return cls(node, cfg, estimator, detector)
+        return cls(node, cfg, estimator, detector, active=active)
 
-    def shutdown(self) -> None:
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def active(self) -> bool:
+        return self._running
+
+    def activate(self) -> None:
+        """Subscribe, start the worker and the timers (no-op when active)."""
+        if self._running:
+            return
+        node, cfg = self.node, self.cfg
+        before = entity_snapshot(node)
+        need_tf = bool(cfg.attention_target_frame or (cfg.publish_engagement
+                                                      and cfg.engagement_reference_frame))
+        self.tf_buffer = self.attention.tf = TFBuffer(node) if need_tf else None
+        if self._diag_pub is not None:
+            node.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
+        # SensorDataQoS (best effort) by default, which also receives a RELIABLE camera; the
+        # standard parameters qos_overrides.<topic>.subscription.{reliability,depth,history,
+        # durability} override it (e.g. reliable, to get every frame from a reliable driver)
+        # (rclpy writes the overrides INTO the profile it is given: each gets its own copy, never
+        # the shared qos_profile_sensor_data)
+        qos_opts = QoSOverridingOptions.with_default_policies()
+        if self.compressed:
+            self.sub_image = node.create_subscription(
+                CompressedImage, compressed_topic(self.image_topic), self._on_image,
+                copy.copy(qos_profile_sensor_data), qos_overriding_options=qos_opts)
+        else:
+            self.sub_image = node.create_subscription(Image, "image", self._on_image,
+                                                      copy.copy(qos_profile_sensor_data),
+                                                      qos_overriding_options=qos_opts)
+        self.sub_info = node.create_subscription(CameraInfo, "camera_info", self._on_info,
+                                                 copy.copy(qos_profile_sensor_data),
+                                                 qos_overriding_options=qos_opts)
+        self._active_entities = entity_difference(node, before)
+        self._mailbox.reopen()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="head_pose_worker", daemon=True)
+        self._worker.start()
+        self.log.info(
+            f"head_pose_node ready: image '{self.sub_image.topic_name}' "
+            f"({'sensor_msgs/CompressedImage' if self.compressed else 'sensor_msgs/Image'}), "
+            f"camera_info '{self.sub_info.topic_name}', detector "
+            f"{type(self.detector).__name__}, device "
+            f"{getattr(self.estimator, 'device', cfg.device)}"
+            + (f", TF frames '{cfg.frame_prefix}face_<id>'" if self.tf is not None else "")
+            + f", face ids '{self.face_ids.prefix}<n>'"
+            + (f", ROS4HRI on '{self.hri.ns}'" if self.hri is not None else "")
+        )
+
+    def deactivate(self) -> None:
+        """Stop the worker, destroy the subscriptions and timers, forget every face (their
+        per-face topics and markers go; new ids after the next activate). No-op when inactive.
+        Call it from the executor's thread (a lifecycle transition) or with the executor
+        stopped."""
+        if not self._running:
+            return
         self._running = False
         self._mailbox.close()
-        if self._worker.is_alive():
+        if self._worker is not None and self._worker.is_alive():
             self._worker.join(timeout=5.0)
+        destroy_entities(self.node, self._active_entities)
+        self._active_entities = []
+        self.tf_buffer = self.attention.tf = None
+        removed = self.pipeline.reset()
+        if self.pub_markers is not None and removed:
+            ma = MarkerArray()
+            for pid in removed:
+                ma.markers.extend(delete_markers(Header(), pid))
+            self.pub_markers.publish(ma)
         if self.hri is not None:
             self.hri.close()
+
+    def shutdown(self) -> None:
+        """Stop the work (:meth:`deactivate`); the publishers stay until :meth:`close`."""
+        self.deactivate()
+
+    def close(self) -> None:
+        """Deactivate and destroy every publisher, subscription and timer this object made
+        (the lifecycle *cleanup*: a new :meth:`create` may follow on the same node)."""
+        self.deactivate()
+        if self._entities is None:
+            return  # closed already
+        self.node.remove_on_set_parameters_callback(self._on_set_parameters)
+        destroy_entities(self.node, self._entities)
+        self._entities = None
+
+    def _on_set_parameters(self, params: list[Any]) -> Any:
+        """Executor thread: check run-time changes of tuning parameters (read-only ones are
+        refused by rclpy before this); accepted ones reach the worker before its next frame."""
+        from rcl_interfaces.msg import SetParametersResult
+
+        changes = {p.name: p.value for p in params if hasattr(self._accepted, p.name)}
+        if not changes:
+            return SetParametersResult(successful=True)
+        try:
+            new = retune(self._accepted, changes)
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._pending_lock:
+            self._accepted = self._pending = new
+        self.log.info("parameters changed: " + ", ".join(f"{k}={v!r}"
+                                                         for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
+    def _apply_pending(self) -> None:
+        """Worker thread, between two frames: take the newest accepted parameters."""
+        with self._pending_lock:
+            cfg, self._pending = self._pending, None
+        if cfg is None:
+            return
+        self.cfg = cfg
+        self.pipeline.configure(PipelineConfig.from_object(cfg))
+        self.attention.retune(cfg)
 
     # ------------------------------------------------------------------ logging helpers
     def _once_log(self, key: str, level: str, text: str) -> None:
@@ -259,14 +327,14 @@ class HeadPoseNode:
                                           "/diagnostics)")
 
     # ------------------------------------------------------------------ callbacks
-    def _on_image(self, msg: Any) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         self.stats_window.record_received()
         self._mailbox.put((msg, time.monotonic()))
 
-    def _on_info(self, msg: Any) -> None:
+    def _on_info(self, msg: CameraInfo) -> None:
         self._infos.add(stamp_to_sec(msg.header.stamp), msg.header.frame_id, msg)
 
-    def _pair_info(self, msg: Any) -> tuple[Any, str]:
+    def _pair_info(self, msg: Image | CompressedImage) -> tuple[CameraInfo | None, str]:
         return self._infos.pair(stamp_to_sec(msg.header.stamp), msg.header.frame_id,
                                 self.cfg.camera_info_tolerance, self.cfg.camera_info_wait)
 
@@ -276,6 +344,8 @@ class HeadPoseNode:
             item = self._mailbox.take(timeout=0.2)
             if item is None:
                 continue
+            if self._pending is not None:
+                self._apply_pending()
             msg, t_recv = item
             try:
                 self._process(msg, t_recv)
@@ -285,7 +355,7 @@ class HeadPoseNode:
                 self._once_log(problem_key("exc", exc), "error",
                                f"frame skipped, unexpected {text}")
 
-    def _decode(self, msg: Any) -> np.ndarray | None:
+    def _decode(self, msg: Image | CompressedImage) -> np.ndarray | None:
         """The message as a BGR image, or None (skipped, logged once per kind)."""
         cfg = self.cfg
         try:
@@ -302,7 +372,7 @@ class HeadPoseNode:
                            f"step {msg.step}, {len(msg.data)} B): {exc}")
             return None
 
-    def _process(self, msg: Any, t_recv: float) -> None:
+    def _process(self, msg: Image | CompressedImage, t_recv: float) -> None:
         cfg = self.cfg
         t0 = time.monotonic()
         image = self._decode(msg)
@@ -333,19 +403,25 @@ class HeadPoseNode:
         for key, text in intr.warnings:
             self._once_log("intr:" + key, "warning", text)
 
+        t_conv = time.monotonic()
         res = self.pipeline.process(image, intr.K, stamp_to_sec(msg.header.stamp),
                                     dist=intr.dist, intrinsics_guessed=not intr.calibrated)
         if res.n_estimates == 0:
             self._once_log("noface", "info", "no face in the image (said once)")
+        t_pipe = time.monotonic()
         self._publish(msg.header, image, intr, res.people, res.removed)
         t1 = time.monotonic()
-        self.stats_window.record_done(t1 - t_recv, t1 - t0, len(res.people), res.detector_ran)
+        stages = {"receive": t0 - t_recv, "convert": t_conv - t0, **res.timings,
+                  "publish": t1 - t_pipe}
+        self.stats_window.record_done(t1 - t_recv, t1 - t0, len(res.people), res.detector_ran,
+                                      stages=stages)
 
     # ------------------------------------------------------------------ outputs
     def _primary(self, people: list[TrackedHead]) -> TrackedHead | None:
         return select_primary(people, self.cfg.primary_person, self.cfg.primary_id)
 
-    def _publish(self, header: Any, image: np.ndarray, intr, people: list[TrackedHead],
+    def _publish(self, header: Header, image: np.ndarray, intr: CameraIntrinsics,
+                 people: list[TrackedHead],
                  removed: list[int]) -> None:
         cfg = self.cfg
         topo = self.topology
@@ -353,18 +429,8 @@ class HeadPoseNode:
         tri = getattr(topo, "triangles", None)
         arr = HeadPoseArray()
         arr.header = header
-        out = {id(p): published_person(p, lm_ids) for p in people}
+        out: dict[int, PublishedPerson] = {id(p): published_person(p, topo) for p in people}
         fids = {id(p): self.face_ids(p.person_id) for p in people}
-        vcam_of: dict[int, np.ndarray] = {}
-
-        def vertices_cam(p: TrackedHead) -> np.ndarray:
-            """The dense face in the camera frame at the published (filtered) pose, once per
-            person and frame (HRI outputs and markers both need it)."""
-            if id(p) not in vcam_of:
-                vcam_of[id(p)] = transform_points(np.asarray(p.est.vertices_head, np.float64),
-                                                  p.rot, p.trans)
-            return vcam_of[id(p)]
-
         lost = [self.face_ids(pid) for pid in removed]
         target, att = self.attention.compute(
             header.frame_id, stamp_to_sec(header.stamp), [(fids[id(p)], out[id(p)])
@@ -373,17 +439,14 @@ class HeadPoseNode:
         for p in people:
             pub = out[id(p)]
             a = att_of[id(p)]
-            vh = np.asarray(p.est.vertices_head, np.float64)
-            width = float(np.linalg.norm(vh[lm_ids[0]] - vh[lm_ids[16]])) if lm_ids is not None \
-                else float("nan")
-            area = topo.face_area(vh) if topo is not None else float("nan")
             arr.heads.append(head_pose_msg(
                 HeadPose, person_id=p.person_id, frames_seen=p.frames_seen,
                 rot=pub.rot, trans=pub.trans, cov=pub.cov, box=p.est.box, score=p.est.score,
                 landmarks68=p.est.landmarks68,
                 vertices=pub.vertices_face if cfg.publish_dense_landmarks else None,
-                topology_name=getattr(topo, "name", ""), face_width=width, face_area=area,
-                face_id=fids[id(p)], attention=a.probability if a else float("nan"),
+                topology_name=getattr(topo, "name", ""), face_width=pub.face_width,
+                face_area=pub.face_area, face_id=fids[id(p)],
+                attention=a.probability if a else float("nan"),
                 attention_angle=a.angle if a else float("nan")))
         self.pub_heads.publish(arr)
         primary = self._primary(people)
@@ -410,13 +473,8 @@ class HeadPoseNode:
                 if p.person_id == 0:
                     continue
                 pub = out[id(p)]
-                vcam = vis = None
-                if tri is not None and lm_ids is not None:  # the dense face: per-point
-                    vcam = vertices_cam(p)
-                    vis = vertex_visibility(vcam, tri, pub.rot[:, 0])
-                    conf = vis[lm_ids]
-                else:
-                    conf = landmark_visibility(None, None, None, pub.rot[:, 0], pub.trans)
+                conf, vis = pub.landmark_confidence(topo)
+                vcam = pub.vertices_cam() if vis is not None else None
                 a = att_of[id(p)]
                 faces.append(FaceOutput(fids[id(p)], np.asarray(p.est.box), float(p.est.score),
                                         p.est.landmarks68, conf,
@@ -434,7 +492,7 @@ class HeadPoseNode:
                 if p.person_id == 0:
                     continue  # untracked faces have no stable marker id
                 pub = out[id(p)]
-                ma.markers.extend(person_markers(header, p.person_id, vertices_cam(p), tri,
+                ma.markers.extend(person_markers(header, p.person_id, pub.vertices_cam(), tri,
                                                  lm_ids, pub.rot, pub.trans,
                                                  cfg.marker_lifetime))
             if ma.markers:
@@ -442,7 +500,9 @@ class HeadPoseNode:
         if self.pub_debug is not None and self.pub_debug.get_subscription_count() > 0:
             self._publish_debug(header, image, intr, people)
 
-    def _publish_attention(self, header, target, people, fids, att_of) -> None:
+    def _publish_attention(self, header: Header, target: np.ndarray | None,
+                           people: list[TrackedHead], fids: dict[int, str],
+                           att_of: dict[int, Any]) -> None:
         m = FaceAttentionArray()
         m.header = header
         m.target_frame = self.cfg.attention_target_frame
@@ -459,7 +519,8 @@ class HeadPoseNode:
                 engagement=a.engagement, engagement_level=int(a.engagement_level)))
         self.pub_attention.publish(m)
 
-    def _publish_debug(self, header, image, intr, people) -> None:
+    def _publish_debug(self, header: Header, image: np.ndarray, intr: CameraIntrinsics,
+                       people: list[TrackedHead]) -> None:
         img = draw_people(image, people, intr.K, intr.dist, self._lm_ids)
         f = bgr_to_image_fields(img, "bgr8")
         m = Image()
@@ -502,70 +563,3 @@ def _resolve_topic(node: Any, name: str, msg_type: type) -> str:
         return sub.topic_name
     finally:
         node.destroy_subscription(sub)
-
-
-def install_stop_signals() -> threading.Event:
-    """SIGINT/SIGTERM set the returned event (instead of raising anywhere in the code)."""
-    import signal
-
-    stop = threading.Event()
-
-    def _handler(signum, frame) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _handler)
-    signal.signal(signal.SIGTERM, _handler)
-    return stop
-
-
-def init_ros(argv: list[str] | None) -> None:
-    """``rclpy.init`` without rclpy's signal handlers (see :func:`install_stop_signals`);
-    raises :class:`StartupError` for an unparsable command line."""
-    try:
-        rclpy.init(args=argv if argv is not None else sys.argv,
-                   signal_handler_options=SignalHandlerOptions.NO)
-    except Exception as exc:  # rcl could not parse the --ros-args
-        raise StartupError(f"invalid command line ({exc})") from exc
-
-
-def spin_until(node: Any, stop: threading.Event) -> None:
-    """Spin ``node`` until ``stop`` is set or ROS shuts down (checks every 0.1 s)."""
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except ExternalShutdownException:
-        pass
-    finally:
-        executor.shutdown(timeout_sec=1.0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``head_pose_node`` executable (exit code 2: cannot start)."""
-    stop = install_stop_signals()
-    try:
-        init_ros(argv)
-    except StartupError as exc:
-        print(f"head_pose_node: cannot start: {exc}", file=sys.stderr, flush=True)
-        return EXIT_STARTUP_ERROR
-    node = rclpy.create_node("head_pose_node")
-    try:
-        app = HeadPoseNode.create(node)
-    except (ParameterError, StartupError) as exc:
-        node.get_logger().fatal(f"cannot start: {exc}")
-        print(f"head_pose_node: cannot start: {exc}", file=sys.stderr, flush=True)
-        node.destroy_node()
-        rclpy.try_shutdown()
-        return EXIT_STARTUP_ERROR
-    try:
-        spin_until(node, stop)
-    finally:
-        app.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

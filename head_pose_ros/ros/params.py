@@ -1,27 +1,33 @@
 """Parameters of ``head_pose_node``: one table, declared with descriptions and ranges.
 
-Every parameter is declared read-only (restart the node to change it) with a
-``ParameterDescriptor`` that carries its description, its allowed choices and its numeric range,
-so ``ros2 param describe`` documents it. :func:`load_config` declares them all, reads them,
-checks them and returns a :class:`NodeConfig`; every invalid value is reported together in one
-:class:`ParameterError` whose message names the parameter, the value and what is allowed.
+:data:`PARAMS` is the one place that names the parameters: :class:`NodeConfig` (one field per
+entry), the declarations, ``config/head_pose.yaml`` (:func:`defaults_yaml`, kept in sync by a
+test) and the set of tuning parameters (:data:`DYNAMIC`) all come from it.
 
-The table is also the source of ``config/head_pose.yaml`` (:func:`defaults_yaml`), which a test
-keeps in sync.
+Each parameter is declared with a ``ParameterDescriptor`` that carries its description, its
+choices and its range, so ``ros2 param describe`` documents it. The tuning parameters (made
+with :func:`tunable`: detection rhythm, tracker, filter, primary person, attention cone and
+target, a few output switches) may change while the node runs; the others are read-only
+(``ros2 param set`` answers that the parameter is read-only) and take effect at configure.
+:func:`load_config` declares them all (once: a reconfigure reads them again), reads them, checks
+them and returns a :class:`NodeConfig`; :func:`retune` checks a run-time change the same way.
+Every invalid value is reported together in one :class:`ParameterError` whose message names the
+parameter, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from head_pose_ros.pipeline import PipelineConfig
 
-__all__ = ["PARAMS", "ParamSpec", "NodeConfig", "ParameterError", "load_config",
-           "default_weights_path", "defaults_yaml", "validate"]
+__all__ = ["PARAMS", "DYNAMIC", "ParamSpec", "NodeConfig", "ParameterError", "load_config",
+           "declare_parameters", "retune", "default_weights_path", "defaults_yaml", "validate",
+           "tunable"]
 
 PACKAGE = "head_pose_ros"
 DEFAULT_WEIGHTS_NAME = "head_pose_trg.safetensors"  # share/head_pose_ros/weights/<this>
@@ -39,9 +45,23 @@ class ParamSpec:
     choices: tuple[Any, ...] | None = None
     lo: float | None = None
     hi: float | None = None
+    #: True: may change while the node runs (``ros2 param set``), through :func:`validate`;
+    #: False: read-only, applied at configure
+    dynamic: bool = False
+
+
+def tunable(name: str, default: Any, description: str, **kw: Any) -> ParamSpec:
+    """A :class:`ParamSpec` that may change while the node runs."""
+    return ParamSpec(name, default, description + " Can change while the node runs.",
+                     dynamic=True, **kw)
 
 
 PARAMS: tuple[ParamSpec, ...] = (
+    # --- lifecycle
+    ParamSpec("autostart", True,
+              "Configure and activate the node by itself at start (ros2 run and pose.launch.py "
+              "do by default). false: the node starts unconfigured and waits for a lifecycle "
+              "manager (lifecycle services configure / activate / deactivate / cleanup)."),
     # --- model and device
     ParamSpec("device", "cpu", "Inference device: 'cpu', 'cuda' or 'cuda:<index>'."),
     ParamSpec("allow_cpu_fallback", False,
@@ -81,46 +101,46 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("detection_max_side", 640,
               "Images are downscaled to this longer side before detection (0 = never).",
               lo=0, hi=8192),
-    ParamSpec("detect_every_n", PipelineConfig.detect_every_n,
+    tunable("detect_every_n", PipelineConfig.detect_every_n,
               "Run the detector every N frames and follow faces from the previous frame's "
               "landmarks in between (1 = detect on every frame). The detector also runs "
               "whenever no face is followed, and on the next frame when a followed face's "
               "landmarks stop fitting it (docs/BENCHMARKS.md, issue 18).", lo=1, hi=1000),
-    ParamSpec("max_faces", 8, "At most this many faces (the largest) per frame.", lo=1, hi=64),
-    ParamSpec("min_face_size", 24, "Smallest face (box side, pixels) that is processed.",
+    tunable("max_faces", 8, "At most this many faces (the largest) per frame.", lo=1, hi=64),
+    tunable("min_face_size", 24, "Smallest face (box side, pixels) that is processed.",
               lo=1, hi=4096),
     # --- people / tracking
     ParamSpec("tracking", True,
               "Track people over frames: stable ids, temporal filtering. false: every face of "
               "every frame is reported with id 0, no filter, no TF."),
-    ParamSpec("primary_person", "largest",
+    tunable("primary_person", "largest",
               "Who is published on head_pose: 'largest' face box, 'closest' to the camera, or "
               "'tracked_id' (the person with id primary_id; nothing is published while that "
               "id is not visible).", choices=("largest", "closest", "tracked_id")),
-    ParamSpec("primary_id", 1, "Person id published on head_pose when primary_person is "
+    tunable("primary_id", 1, "Person id published on head_pose when primary_person is "
               "'tracked_id'.", lo=1, hi=2**31 - 1),
-    ParamSpec("tracker_min_hits", 3,
+    tunable("tracker_min_hits", 3,
               "Frames in a row a face must be seen before it gets an id and is reported.",
               lo=1, hi=100),
-    ParamSpec("tracker_max_misses", 5,
+    tunable("tracker_max_misses", 5,
               "Missed frames after which a person is removed (markers deleted).", lo=0, hi=1000),
-    ParamSpec("tracker_max_center_distance", 1.0,
+    tunable("tracker_max_center_distance", 1.0,
               "Association gate: largest centre distance between a face and a track, in face "
               "sizes.", lo=0.0, hi=100.0),
     # --- temporal pose filter
-    ParamSpec("filter", "one_euro", "Temporal pose filter: 'one_euro' (SE(3) One-Euro) or "
+    tunable("filter", "one_euro", "Temporal pose filter: 'one_euro' (SE(3) One-Euro) or "
               "'none'.", choices=("one_euro", "none")),
-    ParamSpec("filter_min_cutoff_t", 0.5, "One-Euro minimum cutoff of the translation (Hz): "
+    tunable("filter_min_cutoff_t", 0.5, "One-Euro minimum cutoff of the translation (Hz): "
               "lower = smoother at rest.", lo=1e-3, hi=100.0),
-    ParamSpec("filter_beta_t", 10.0, "One-Euro speed coefficient of the translation "
+    tunable("filter_beta_t", 10.0, "One-Euro speed coefficient of the translation "
               "(1/(m/s)): higher = less lag when moving.", lo=0.0, hi=1e4),
-    ParamSpec("filter_min_cutoff_r", 0.5, "One-Euro minimum cutoff of the rotation (Hz).",
+    tunable("filter_min_cutoff_r", 0.5, "One-Euro minimum cutoff of the rotation (Hz).",
               lo=1e-3, hi=100.0),
-    ParamSpec("filter_beta_r", 0.5, "One-Euro speed coefficient of the rotation (1/(rad/s)).",
+    tunable("filter_beta_r", 0.5, "One-Euro speed coefficient of the rotation (1/(rad/s)).",
               lo=0.0, hi=1e4),
-    ParamSpec("filter_d_cutoff", 1.0, "One-Euro cutoff of the speed estimate (Hz).",
+    tunable("filter_d_cutoff", 1.0, "One-Euro cutoff of the speed estimate (Hz).",
               lo=1e-3, hi=100.0),
-    ParamSpec("filter_reset_after", 0.5,
+    tunable("filter_reset_after", 0.5,
               "A gap longer than this (s) between observations restarts the filter.",
               lo=0.0, hi=60.0),
     # --- camera
@@ -134,16 +154,16 @@ PARAMS: tuple[ParamSpec, ...] = (
               "image, intrinsics K and distortion D (plumb_bob, rational_polynomial). 'auto': "
               "rectified if D is all zero or the resolved image topic name contains 'rect'.",
               choices=("auto", "true", "false")),
-    ParamSpec("camera_info_tolerance", 0.02,
+    tunable("camera_info_tolerance", 0.02,
               "Largest stamp difference (s) for pairing an image with a CameraInfo when no "
               "stamp matches exactly; beyond it the latest CameraInfo is used (one warning).",
               lo=0.0, hi=10.0),
-    ParamSpec("camera_info_wait", 0.05,
+    tunable("camera_info_wait", 0.05,
               "How long (s) an image may wait for its CameraInfo to arrive. Only the first image "
               "waits while no CameraInfo has ever arrived, and images stop waiting while the "
               "CameraInfo comes slower than the images (the latest one is used then), so a "
               "missing or slow CameraInfo never costs this on every frame.", lo=0.0, hi=1.0),
-    ParamSpec("mono16_scaling", "minmax",
+    tunable("mono16_scaling", "minmax",
               "16-bit images to 8 bit: 'minmax' (stretch each frame) or 'shift' (>> 8).",
               choices=("minmax", "shift")),
     # --- outputs
@@ -156,9 +176,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_markers", True, "Publish the MarkerArray on 'markers'."),
     ParamSpec("publish_debug_image", False,
               "Publish 'debug_image' (boxes, landmarks, axes drawn on the input)."),
-    ParamSpec("publish_dense_landmarks", False,
+    tunable("publish_dense_landmarks", False,
               "Fill HeadPose.vertices with the 1220 dense landmarks (about 15 KB per person)."),
-    ParamSpec("marker_lifetime", 0.5, "Lifetime of the markers (s); lost people are also "
+    tunable("marker_lifetime", 0.5, "Lifetime of the markers (s); lost people are also "
               "deleted explicitly.", lo=0.0, hi=60.0),
     ParamSpec("diagnostics_period", 1.0, "Period of /diagnostics (s); 0 = off.",
               lo=0.0, hi=60.0),
@@ -185,16 +205,16 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("attention_target_frame", "",
               "TF frame of the attention target (e.g. the robot's face); empty = the camera's "
               "optical frame. Looked up on /tf and /tf_static (latest transforms)."),
-    ParamSpec("attention_target_x", 0.0, "Target point x (m) in attention_target_frame.",
+    tunable("attention_target_x", 0.0, "Target point x (m) in attention_target_frame.",
               lo=-1e3, hi=1e3),
-    ParamSpec("attention_target_y", 0.0, "Target point y (m) in attention_target_frame.",
+    tunable("attention_target_y", 0.0, "Target point y (m) in attention_target_frame.",
               lo=-1e3, hi=1e3),
-    ParamSpec("attention_target_z", 0.0, "Target point z (m) in attention_target_frame.",
+    tunable("attention_target_z", 0.0, "Target point z (m) in attention_target_frame.",
               lo=-1e3, hi=1e3),
-    ParamSpec("attention_cone_deg", 15.0,
+    tunable("attention_cone_deg", 15.0,
               "Half-angle (deg) of the cone around the head direction within which the target "
               "counts as looked at.", lo=0.5, hi=90.0),
-    ParamSpec("attention_cov_scale", 0.0,
+    tunable("attention_cov_scale", 0.0,
               "Scale of the pose standard deviations in the attention integral; 0 = the "
               "calibrated default of head_pose_ros.attention (docs/HRI.md).", lo=0.0, hi=100.0),
     ParamSpec("publish_engagement", False,
@@ -207,7 +227,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("engagement_fov_deg", 60.0, "Engagement field of view (deg, used as tan(fov)).",
               lo=1.0, hi=89.0),
     ParamSpec("engagement_max_distance", 4.0, "Engagement max distance (m).", lo=0.1, hi=100.0),
-    ParamSpec("engagement_threshold", 0.5, "Score above which a sample counts as engaged.",
+    tunable("engagement_threshold", 0.5, "Score above which a sample counts as engaged.",
               lo=0.0, hi=1.0),
     ParamSpec("engagement_window", 10.0, "Engagement history window (s).", lo=0.1, hi=600.0),
     ParamSpec("engagement_rate", 10.0, "Engagement history sampling rate (Hz).",
@@ -215,74 +235,19 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
-@dataclass
-class NodeConfig:
-    """All parameter values (names as in :data:`PARAMS`)."""
-
-    device: str
-    allow_cpu_fallback: bool
-    backend: str
-    inference_threads: int
-    weights: str
-    detector: str
-    yunet_model: str
-    detection_score_threshold: float
-    detection_nms_threshold: float
-    detection_max_side: int
-    detect_every_n: int
-    max_faces: int
-    min_face_size: int
-    tracking: bool
-    primary_person: str
-    primary_id: int
-    tracker_min_hits: int
-    tracker_max_misses: int
-    tracker_max_center_distance: float
-    filter: str
-    filter_min_cutoff_t: float
-    filter_beta_t: float
-    filter_min_cutoff_r: float
-    filter_beta_r: float
-    filter_d_cutoff: float
-    filter_reset_after: float
-    image_transport: str
-    image_is_rectified: str
-    camera_info_tolerance: float
-    camera_info_wait: float
-    mono16_scaling: str
-    publish_tf: bool
-    frame_prefix: str
-    publish_markers: bool
-    publish_debug_image: bool
-    publish_dense_landmarks: bool
-    marker_lifetime: float
-    diagnostics_period: float
-    publish_hri: bool
-    hri_namespace: str
-    hri_face_id_prefix: str
-    hri_image_width: int
-    hri_image_height: int
-    publish_attention: bool
-    attention_target_frame: str
-    attention_target_x: float
-    attention_target_y: float
-    attention_target_z: float
-    attention_cone_deg: float
-    attention_cov_scale: float
-    publish_engagement: bool
-    engagement_reference_frame: str
-    engagement_fov_deg: float
-    engagement_max_distance: float
-    engagement_threshold: float
-    engagement_window: float
-    engagement_rate: float
-
-    @classmethod
-    def defaults(cls) -> NodeConfig:
-        return cls(**{p.name: p.default for p in PARAMS})
+def _defaults(cls: type) -> Any:
+    return cls(**{p.name: p.default for p in PARAMS})
 
 
-assert {f.name for f in fields(NodeConfig)} == {p.name for p in PARAMS}
+#: All parameter values, one field per :data:`PARAMS` entry (same name, the default's type);
+#: ``NodeConfig.defaults()`` holds every default.
+NodeConfig = make_dataclass(
+    "NodeConfig", [(p.name, type(p.default)) for p in PARAMS],
+    namespace={"defaults": classmethod(_defaults),
+               "__doc__": "All parameter values (names and types as in :data:`PARAMS`)."})
+
+#: the names of the parameters that may change while the node runs
+DYNAMIC: frozenset[str] = frozenset(p.name for p in PARAMS if p.dynamic)
 
 
 def default_weights_path() -> str:
@@ -373,7 +338,7 @@ def _descriptor(spec: ParamSpec):
         str: ParameterType.PARAMETER_STRING,
     }[type(spec.default)]
     desc = ParameterDescriptor(
-        name=spec.name, type=kind, description=spec.description, read_only=True,
+        name=spec.name, type=kind, description=spec.description, read_only=not spec.dynamic,
         # accept 1 for 1.0 or true for 'true' here; validate() checks the type and says so
         dynamic_typing=True,
     )
@@ -394,25 +359,44 @@ def _descriptor(spec: ParamSpec):
     return desc
 
 
-def load_config(node) -> NodeConfig:
-    """Declare every parameter on ``node`` (rclpy Node), read and validate them.
+def declare_parameters(node: Any) -> None:
+    """Declare every parameter of :data:`PARAMS` on ``node`` (rclpy Node) that is not declared.
 
     rclpy refuses an out-of-range override at declaration; such a parameter is declared again
     without the range so that :func:`validate` reports it together with every other problem.
     """
     from rclpy.exceptions import InvalidParameterValueException
 
-    values: dict[str, Any] = {}
     for spec in PARAMS:
+        if node.has_parameter(spec.name):
+            continue
         try:
-            p = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+            node.declare_parameter(spec.name, spec.default, _descriptor(spec))
         except InvalidParameterValueException:
             d = _descriptor(spec)
             d.floating_point_range = []
             d.integer_range = []
-            p = node.declare_parameter(spec.name, spec.default, d)
-        values[spec.name] = p.value
-    return validate(values)
+            node.declare_parameter(spec.name, spec.default, d)
+
+
+def load_config(node: Any) -> NodeConfig:
+    """Declare (:func:`declare_parameters`), read and validate every parameter of ``node``."""
+    declare_parameters(node)
+    return validate({spec.name: node.get_parameter(spec.name).value for spec in PARAMS})
+
+
+def retune(cfg: NodeConfig, changes: dict[str, Any]) -> NodeConfig:
+    """``cfg`` with ``changes`` (name -> new value) applied, checked by :func:`validate`.
+
+    Raises :class:`ParameterError` for an unknown or read-only name (with what to do instead)
+    and for every invalid value; ``cfg`` itself is never modified.
+    """
+    fixed = sorted(n for n in changes if n not in DYNAMIC)
+    if fixed:
+        raise ParameterError(f"{fixed} cannot change while the node runs (read-only): set them "
+                             "in the parameter file or on the command line and reconfigure "
+                             "(lifecycle cleanup + configure) or restart the node")
+    return validate({**asdict(cfg), **changes})
 
 
 def defaults_yaml(node_name: str = "/**") -> str:

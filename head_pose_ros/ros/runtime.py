@@ -25,8 +25,8 @@ import numpy as np
 from head_pose_ros.ros.params import DEFAULT_WEIGHTS_NAME
 
 __all__ = ["StartupError", "EXIT_STARTUP_ERROR", "FrameMailbox", "resolve_device",
-           "load_estimator", "problem_key", "select_primary", "NodeStats", "OK", "WARN",
-           "ERROR"]
+           "load_estimator", "problem_key", "select_primary", "NodeStats", "NODE_STAGES", "OK",
+           "WARN", "ERROR"]
 
 EXIT_STARTUP_ERROR = 2
 
@@ -64,9 +64,16 @@ class FrameMailbox:
             return item
 
     def close(self) -> None:
+        """Wake the taker; from now on :meth:`take` never waits (the worker stops)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def reopen(self) -> None:
+        """Accept and wait again (a node activated again), without the pending item."""
+        with self._cond:
+            self._closed = False
+            self._item = None
 
 
 def resolve_device(device: str, allow_cpu_fallback: bool, warn: Callable[[str], Any]) -> str:
@@ -157,11 +164,20 @@ def select_primary(people: Sequence[Any], mode: str, primary_id: int) -> Any | N
     return max(people, key=area)
 
 
+#: the stages of a node frame on /diagnostics (``stage_<name>_mean_ms``): ``receive`` (in the
+#: mailbox until the worker takes it), ``convert`` (image decoding, CameraInfo pairing,
+#: intrinsics), the pipeline's ``detect`` / ``crop`` / ``infer`` / ``post``
+#: (:data:`head_pose_ros.pipeline.STAGES`) and ``publish`` (building and sending every message)
+NODE_STAGES: tuple[str, ...] = ("receive", "convert", "detect", "crop", "infer", "post",
+                                "publish")
+
+
 @dataclass
 class _Done:
     t: float
     latency: float
     compute: float
+    stages: dict[str, float] | None = None
 
 
 class NodeStats:
@@ -204,14 +220,15 @@ class NodeStats:
             self._received.append(self.clock() if now is None else now)
 
     def record_done(self, latency: float, compute: float, faces: int, detector_ran: bool,
-                    now: float | None = None) -> None:
-        """One frame processed and published (``latency``: receive -> published, s)."""
+                    now: float | None = None, stages: dict[str, float] | None = None) -> None:
+        """One frame processed and published (``latency``: receive -> published, s;
+        ``stages``: seconds per :data:`NODE_STAGES` name, optional)."""
         t = self.clock() if now is None else now
         with self._lock:
             self.totals["processed"] += 1
             self.totals["detector_runs"] += int(detector_ran)
             self.faces = int(faces)
-            self._done.append(_Done(t, float(latency), float(compute)))
+            self._done.append(_Done(t, float(latency), float(compute), stages))
 
     def record_failure(self, kind: str, problem: str, now: float | None = None) -> None:
         """One frame not processed: ``kind`` 'skipped' (bad input) or 'errors' (exception)."""
@@ -228,8 +245,9 @@ class NodeStats:
         with self._lock:
             self._prune(t)
             span = max(min(self.window, t - self._t0), 1e-3)
-            lat = np.array([d.latency for d in self._done])
-            comp = np.array([d.compute for d in self._done])
+            done = list(self._done)
+            lat = np.array([d.latency for d in done])
+            comp = np.array([d.compute for d in done])
             s: dict[str, float | int] = dict(self.totals)
             s["faces"] = self.faces
             s["received"] = int(received)
@@ -243,6 +261,10 @@ class NodeStats:
         s["latency_mean_ms"] = float(lat.mean() * 1e3) if lat.size else nan
         s["latency_max_ms"] = float(lat.max() * 1e3) if lat.size else nan
         s["compute_mean_ms"] = float(comp.mean() * 1e3) if comp.size else nan
+        timed = [d.stages for d in done if d.stages]
+        for name in NODE_STAGES:
+            v = [st.get(name, 0.0) for st in timed]
+            s[f"stage_{name}_mean_ms"] = float(np.mean(v) * 1e3) if v else nan
         return s
 
     def level(self, s: dict[str, float | int]) -> tuple[int, str]:

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 
 from head_pose_ros.data.crop import AugmentConfig
 from head_pose_ros.data.factory import MixedDataset, WeightedDistributedSampler, build_dataset
+from head_pose_ros.data.registry import set_names
 from head_pose_ros.train.config import TrainConfig, config_dict, save_config, to_object
 
 LAST_WEIGHTS = "last.safetensors"
@@ -184,11 +185,7 @@ def train(cfg_dc: DictConfig) -> dict[str, Any]:
                                          world_size=di.world_size, seed=cfg.run.seed)
     bs = cfg.run.batch_size
     drop_last = len(sampler) >= bs
-    val_names = []
-    for i, s in enumerate(cfg.data.val):
-        name = {"synth_stream": s.preset, "toy": "toy"}.get(s.type) or Path(s.root).name or s.type
-        val_names.append(name if name not in val_names else f"{name}_{i}")
-    val_sets = list(zip(val_names, make_sets(cfg.data.val, None), strict=True))
+    val_sets = list(zip(set_names(cfg.data.val), make_sets(cfg.data.val, None), strict=True))
 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     drop_at = max(1, round(cfg.run.epochs * cfg.optim.lr_drop_fraction))
