@@ -59,9 +59,10 @@ from head_pose_ros.tracking import FaceTracker, PoseFilter
 class PipelineConfig:
     """Tracking / filtering settings (the node's parameters of the same names)."""
 
-    #: 1 = detect on every frame; 10 follows faces in between (docs/BENCHMARKS.md, issue 18:
-    #: 1.89x the frames/s at 640x480, pooled cost -0.00 deg / +1.3 mm on rendered sequences)
-    detect_every_n: int = 1
+    #: 10 (default): the detector every 10th frame, faces followed from their landmarks in
+    #: between (docs/BENCHMARKS.md, issue 18: 1.89x the frames/s at 640x480, pooled cost
+    #: -0.00 deg / +1.3 mm on rendered sequences); 1 = the detector on every frame
+    detect_every_n: int = 10
     min_face_size: float = 24.0
     max_faces: int = 8
     tracking: bool = True

@@ -126,7 +126,9 @@ def test_configure_activate_deactivate_cleanup(ros):
     cam = Camera(ctx, ex, "/lc")
     try:
         # unconfigured: parameters declared, nothing else
-        assert node.get_parameter("detect_every_n").value == 1
+        from head_pose_ros.ros.params import NodeConfig
+
+        assert node.get_parameter("detect_every_n").value == NodeConfig.defaults().detect_every_n
         assert node.app is None and "/lc/heads" not in _topics(node, "publishers")
         assert node.trigger_configure() == R.SUCCESS
         assert "/lc/heads" in _topics(node, "publishers")

@@ -11,6 +11,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 from scripted import ScriptedDetector, ScriptedEstimator
 
+from head_pose_ros.pipeline import PipelineConfig
 from head_pose_ros.video import (
     contact_sheet,
     intrinsics_for_video,
@@ -80,7 +81,7 @@ def test_track_video_counts_people_gaps_and_writes_a_sheet(tmp_path):
             boxes.append([100, 40, 140, 80])
         frames.append(np.array(boxes, float))
     res = track_video(video, ScriptedEstimator(), ScriptedDetector(frames),
-                      sheet_indices={0, 5, 11})
+                      sheet_indices={0, 5, 11}, cfg=PipelineConfig(detect_every_n=1))
     s = summarise(res)
     assert s["frames"] == 12 and (s["width"], s["height"]) == (160, 120)
     assert s["frames_with_n_estimates"] == {"1": 3, "2": 9}
