@@ -34,7 +34,7 @@ class PublishedPerson:
         cov: (6, 6) covariance of that pose over x, y, z, rotX, rotY, rotZ about the camera
             axes.
         gaze: ``(rot, trans)`` of the ``<frame_prefix>gaze_<id>`` transform.
-        vertices_face: (N, 3) dense face in the face frame (metres).
+        origin: the face frame's origin (between the eyes) in the head frame (metres).
         face_width: distance (m) between the outer face-contour landmarks 0 and 16 of the
             dense face; NaN without a model topology.
         face_area: area (m^2) of the dense face's triangles; NaN without a model topology.
@@ -45,10 +45,16 @@ class PublishedPerson:
     trans: np.ndarray
     cov: np.ndarray
     gaze: tuple[np.ndarray, np.ndarray]
-    vertices_face: np.ndarray
+    origin: np.ndarray
     face_width: float = float("nan")
     face_area: float = float("nan")
     _vertices_cam: np.ndarray | None = field(default=None, repr=False)
+
+    def vertices_face(self) -> np.ndarray:
+        """(N, 3) dense face in the face frame (metres); computed only when asked (the node
+        asks only with ``publish_dense_landmarks``)."""
+        return head_to_face_points(np.asarray(self.person.est.vertices_head, np.float64),
+                                   self.origin)
 
     def vertices_cam(self) -> np.ndarray:
         """(N, 3) dense face in the camera frame at the published (filtered) head pose,
@@ -88,4 +94,4 @@ def published_person(p: TrackedHead, topology: Any = None) -> PublishedPerson:
              else float("nan"))
     area = float(topology.face_area(vh)) if topology is not None else float("nan")
     return PublishedPerson(p, rot_f, t_f, face_covariance(p.cov, p.rot, origin), fr["gaze"],
-                           head_to_face_points(vh, origin), width, area)
+                           origin, width, area)

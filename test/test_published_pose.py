@@ -206,7 +206,7 @@ def test_published_person_is_the_face_frame_of_the_dense_face(topology):
     np.testing.assert_allclose(pub.rot, r_f)
     np.testing.assert_allclose(pub.trans, t_f)
     np.testing.assert_allclose(pub.cov, face_covariance(p.cov, rot, origin))
-    np.testing.assert_allclose(pub.vertices_face, head_to_face_points(vh, origin))
+    np.testing.assert_allclose(pub.vertices_face(), head_to_face_points(vh, origin))
     np.testing.assert_allclose(pub.vertices_cam(), g.transform_points(vh, rot, trans))
     lm = topology.landmarks68
     assert 0.10 < pub.face_width < 0.18  # an adult face, metres

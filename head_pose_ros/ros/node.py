@@ -443,7 +443,7 @@ class HeadPoseNode:
                 HeadPose, person_id=p.person_id, frames_seen=p.frames_seen,
                 rot=pub.rot, trans=pub.trans, cov=pub.cov, box=p.est.box, score=p.est.score,
                 landmarks68=p.est.landmarks68,
-                vertices=pub.vertices_face if cfg.publish_dense_landmarks else None,
+                vertices=pub.vertices_face() if cfg.publish_dense_landmarks else None,
                 topology_name=getattr(topo, "name", ""), face_width=pub.face_width,
                 face_area=pub.face_area, face_id=fids[id(p)],
                 attention=a.probability if a else float("nan"),
