@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -116,15 +117,28 @@ class Camera:
         return False
 
 
+@contextmanager
+def node_and_camera(ros, ns: str):
+    """A lifecycle node (autostart false) and a camera in namespace ``ns``, both spun."""
+    ctx, ex = ros
+    node = _lifecycle(ctx, ns)
+    cam = Camera(ctx, ex, ns)
+    ex.add_node(node)
+    try:
+        yield node, cam
+    finally:
+        ex.remove_node(node)
+        ex.remove_node(cam.node)
+        node.release()
+        node.destroy_node()
+        cam.node.destroy_node()
+
+
 def test_configure_activate_deactivate_cleanup(ros):
     from lifecycle_msgs.msg import State
     from rclpy.lifecycle import TransitionCallbackReturn as R
 
-    ctx, ex = ros
-    node = _lifecycle(ctx, "/lc")
-    ex.add_node(node)
-    cam = Camera(ctx, ex, "/lc")
-    try:
+    with node_and_camera(ros, "/lc") as (node, cam):
         # unconfigured: parameters declared, nothing else
         from head_pose_ros.ros.params import NodeConfig
 
@@ -156,13 +170,6 @@ def test_configure_activate_deactivate_cleanup(ros):
         assert node.trigger_cleanup() == R.SUCCESS
         assert node.app is None and "/lc/heads" not in _topics(node, "publishers")
         assert node.trigger_configure() == R.SUCCESS  # parameters declared once, read again
-        node.release()
-    finally:
-        ex.remove_node(node)
-        ex.remove_node(cam.node)
-        node.release()
-        node.destroy_node()
-        cam.node.destroy_node()
 
 
 def test_bad_parameters_fail_configure_with_the_reason(ros):
@@ -191,11 +198,7 @@ def test_tuning_parameters_change_while_running_others_are_read_only(ros):
     from rclpy.lifecycle import TransitionCallbackReturn as R
     from rclpy.parameter import Parameter
 
-    ctx, ex = ros
-    node = _lifecycle(ctx, "/tune")
-    ex.add_node(node)
-    cam = Camera(ctx, ex, "/tune")
-    try:
+    with node_and_camera(ros, "/tune") as (node, cam):
         assert node.trigger_configure() == R.SUCCESS and node.trigger_activate() == R.SUCCESS
         assert cam.heads_after(0)
         ok = node.set_parameters([Parameter("primary_person", value="closest"),
@@ -213,9 +216,3 @@ def test_tuning_parameters_change_while_running_others_are_read_only(ros):
         ro = node.set_parameters([Parameter("device", value="cuda")])[0]
         assert not ro.successful and "read-only" in ro.reason.lower()
         assert app.cfg.device == "cpu"
-    finally:
-        ex.remove_node(node)
-        ex.remove_node(cam.node)
-        node.release()
-        node.destroy_node()
-        cam.node.destroy_node()
