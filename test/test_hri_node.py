@@ -423,3 +423,37 @@ def test_dense_face_outputs_frontalized_and_landmark_confidence(ctx, topology):
     finally:
         con.close()
         close_app(ctx, app)
+
+
+def test_landmarks_are_computed_only_for_a_subscriber(ctx):
+    """Issue 18 item 3: the landmark confidences (self-occlusion of the dense face, ~0.5 ms a
+    face) and the landmarks message are made only while someone subscribes."""
+    import rclpy
+    from hri_msgs.msg import FacialLandmarks
+
+    app = make_app(ctx, ns="/lmk", tracker_min_hits=1, hri_namespace="/lmk_faces")
+    listener = rclpy.create_node("lmk_listener", context=ctx)
+    try:
+        frame(app, 0, True)
+        fid = app.face_ids(1)
+        assert fid in app.hri.faces and not app.hri.wants_landmarks(fid)
+        got = []
+        listener.create_subscription(FacialLandmarks, f"/lmk_faces/{fid}/landmarks",
+                                     got.append, 10)
+        ctx.executor.add_node(listener)
+        t0 = time.monotonic()
+        while not app.hri.wants_landmarks(fid) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert app.hri.wants_landmarks(fid)
+        time.sleep(0.3)
+        for i in range(1, 6):
+            frame(app, i, True)
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        while not got and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert got and len(got[-1].landmarks) == 70
+    finally:
+        ctx.executor.remove_node(listener)
+        listener.destroy_node()
+        close_app(ctx, app)

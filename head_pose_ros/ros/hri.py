@@ -16,7 +16,8 @@ consumers subscribe with; a best-effort publisher would not connect to them):
   points + right and left pupil, normalised, confidence = self-occlusion from the pose and the
   dense face), and with ``publish_engagement`` ``<ns>/<id>/engagement_status``
   (``EngagementLevel``).
-  Images are encoded only while the topic has a subscriber.
+  Images are encoded, and the landmarks computed and sent, only while the topic has a
+  subscriber.
 
 Threads: :meth:`HriFacePublisher.publish` runs on the node's worker thread, which creates the
 per-face publishers but never destroys one: a publisher destroyed while the executor thread
@@ -78,7 +79,7 @@ class FaceOutput:
     box: np.ndarray
     score: float
     landmarks68: np.ndarray | None
-    confidence68: np.ndarray
+    confidence68: np.ndarray | None  # None: not computed (nobody subscribes to landmarks)
     engagement_level: int | None = None
     vertices_cam: np.ndarray | None = None  # dense face, camera frame (frontalized)
     gaze: np.ndarray | None = None  # face x axis, camera frame
@@ -129,6 +130,14 @@ class HriFacePublisher:
                 getattr(topology, "triangles", None) is not None:
             self.frontalizer = Frontalizer(topology.vertices, topology.triangles,
                                            (self.width, self.height))
+
+    def wants_landmarks(self, fid: str) -> bool:
+        """Whether face ``fid``'s ``landmarks`` or ``frontalized`` topic has a subscriber (or
+        the face is new: its publishers come with this image), i.e. whether its landmark
+        confidences and dense face are worth computing."""
+        pubs = self.faces.get(fid)
+        return pubs is None or (pubs.landmarks.get_subscription_count() > 0
+                                or pubs.frontalized.get_subscription_count() > 0)
 
     def face_topics(self, fid: str) -> list[str]:
         return [p.topic_name for p in self.faces[fid].all()] if fid in self.faces else []
@@ -184,7 +193,8 @@ class HriFacePublisher:
                 front = self.frontalizer.render(image, K, dist, f.vertices_cam, f.gaze,
                                                 f.visibility)
                 pubs.frontalized.publish(self._image("frontalized", header, front))
-            if f.landmarks68 is not None:
+            if (f.landmarks68 is not None and f.confidence68 is not None
+                    and pubs.landmarks.get_subscription_count() > 0):
                 lm = hri.FacialLandmarks()
                 lm.header = header
                 lm.height, lm.width = int(h), int(w)

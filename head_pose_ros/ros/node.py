@@ -473,8 +473,10 @@ class HeadPoseNode:
                 if p.person_id == 0:
                     continue
                 pub = out[id(p)]
-                conf, vis = pub.landmark_confidence(topo)
-                vcam = pub.vertices_cam() if vis is not None else None
+                conf = vis = vcam = None
+                if self.hri.wants_landmarks(fids[id(p)]):  # self-occlusion: ~0.5 ms a face
+                    conf, vis = pub.landmark_confidence(topo)
+                    vcam = pub.vertices_cam() if vis is not None else None
                 a = att_of[id(p)]
                 faces.append(FaceOutput(fids[id(p)], np.asarray(p.est.box), float(p.est.score),
                                         p.est.landmarks68, conf,
