@@ -216,3 +216,22 @@ def test_tuning_parameters_change_while_running_others_are_read_only(ros):
         ro = node.set_parameters([Parameter("device", value="cuda")])[0]
         assert not ro.successful and "read-only" in ro.reason.lower()
         assert app.cfg.device == "cpu"
+
+
+def test_an_unexpected_error_while_loading_is_a_failure_not_a_crash(ros):
+    from rclpy.lifecycle import TransitionCallbackReturn as R
+
+    from head_pose_ros.ros.lifecycle import HeadPoseLifecycleNode
+
+    def broken(node, active):
+        raise RuntimeError("onnxruntime could not load the graph")
+
+    ctx, _ = ros
+    node = HeadPoseLifecycleNode("head_pose_node", make_app=broken, namespace="/broken",
+                                 context=ctx)
+    try:
+        assert node.trigger_configure() == R.FAILURE
+        assert node.failure == "unexpected RuntimeError: onnxruntime could not load the graph"
+        assert node.app is None
+    finally:
+        node.destroy_node()

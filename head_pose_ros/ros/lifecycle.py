@@ -59,7 +59,10 @@ class HeadPoseLifecycleNode(LifecycleNode):
             self.app = self._make_app(self, active=False)
         except (ParameterError, StartupError) as exc:
             self.failure = str(exc)
-            self.get_logger().error(f"cannot configure: {exc}")
+        except Exception as exc:  # a model or library that fails to load: still a FAILURE
+            self.failure = f"unexpected {type(exc).__name__}: {exc}"
+        if self.app is None:
+            self.get_logger().error(f"cannot configure: {self.failure}")
             return FAILURE
         self.failure = ""
         return SUCCESS
