@@ -5,6 +5,9 @@
 - :mod:`.base`: :class:`~.base.FaceDataset` (index-based, worker-safe randomness).
 - :mod:`.synthetic`: ``labels.npz`` sets, the on-the-fly engine, toy faces.
 - :mod:`.public`: ARKitFace, 300W-LP, BIWI, AFLW2000-3D in their distributed formats.
-- :mod:`.factory`: datasets from config entries, weighted mixing, DDP sampler.
+- :mod:`.registry`: every dataset type once: its loader and protocol facts (training and
+  ``head-pose-eval`` both use it).
+- :mod:`.factory`: datasets from config entries (through the registry), weighted mixing, DDP
+  sampler.
 - :mod:`.cache`: render synthetic sets to disk once (crop mode).
 """
