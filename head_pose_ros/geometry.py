@@ -96,6 +96,8 @@ def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:  # noqa: N803
     Shepperd's method (numerically stable for all rotations).
     """
     R = np.asarray(R, dtype=np.float64)  # noqa: N806
+    if R.shape == (3, 3):  # one matrix (the node: 4-5 a face and frame): plain floats, ~10x faster
+        return _matrix_to_quaternion_one(R)
     shape = R.shape[:-2]
     m = R.reshape(-1, 3, 3)
     m00, m11, m22 = m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]
@@ -119,6 +121,25 @@ def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:  # noqa: N803
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
     q[q[:, 3] < 0] *= -1.0
     return q.reshape(*shape, 4)
+
+
+def _matrix_to_quaternion_one(R: np.ndarray) -> np.ndarray:  # noqa: N803
+    """:func:`matrix_to_quaternion` of one (3, 3) matrix, the same formulas on Python floats."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = R.tolist()
+    tr = m00 + m11 + m22
+    pivot = max(m00, m11, m22, tr)  # ties: the first, as np.argmax above
+    if pivot == m00:
+        q = (1.0 + m00 - m11 - m22, m01 + m10, m02 + m20, m21 - m12)
+    elif pivot == m11:
+        q = (m01 + m10, 1.0 - m00 + m11 - m22, m12 + m21, m02 - m20)
+    elif pivot == m22:
+        q = (m02 + m20, m12 + m21, 1.0 - m00 - m11 + m22, m10 - m01)
+    else:
+        q = (m21 - m12, m02 - m20, m10 - m01, 1.0 + tr)
+    n = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    if q[3] < 0:
+        n = -n
+    return np.array([q[0] / n, q[1] / n, q[2] / n, q[3] / n])
 
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:

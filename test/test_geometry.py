@@ -305,3 +305,17 @@ def test_box_from_landmarks():
     x0, y0, x1, y1 = g.box_from_landmarks(lm)
     np.testing.assert_array_equal(g.crop_box_from_landmarks(lm, 1.5),
                                   [(x0 + x1) / 2, (y0 + y1) / 2, 1.5 * max(x1 - x0, y1 - y0)])
+
+
+def test_matrix_to_quaternion_one_matrix_equals_the_batch():
+    """The single-matrix fast path (the node's per-face calls) gives the batch's quaternions,
+    180-degree rotations (pivot ties, w = 0) included."""
+    rots = list(Rotation.random(500, random_state=7).as_matrix()) + [
+        np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]),
+        np.diag([-1.0, -1.0, 1.0]), Rotation.from_rotvec([0, np.pi - 1e-9, 0]).as_matrix(),
+        Rotation.from_rotvec(np.array([1.0, 1.0, 0.0]) * np.pi / np.sqrt(2)).as_matrix()]
+    batch = g.matrix_to_quaternion(np.array(rots))
+    one = np.array([g.matrix_to_quaternion(r) for r in rots])
+    np.testing.assert_allclose(one, batch, atol=1e-15)
+    assert (one[:, 3] >= 0).all()
+    np.testing.assert_allclose(g.quaternion_to_matrix(one), np.array(rots), atol=1e-12)
