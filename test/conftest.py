@@ -199,3 +199,40 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not _torch_threads_set and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
         _torch_threads_set = True
+
+
+# ------------------------------------------------------------------ node process tests
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory, topology) -> Path:
+    """A small RANDOM-INIT TRG checkpoint: a test fixture, not a trained model (the node
+    process tests)."""
+    import torch
+
+    from head_pose_ros.checkpoint import save_checkpoint
+    from head_pose_ros.model import TRG, ModelConfig
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone_width=0.25, feature_channels=32, point_mlp_hidden=(32, 16),
+                      regressor_hidden=128)
+    path = tmp_path_factory.mktemp("weights") / "random_init_test_fixture.safetensors"
+    save_checkpoint(path, TRG(cfg, topology).eval(),
+                    {"note": "random init test fixture, NOT a trained model"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def renderer(topology):
+    """The template face rendered with a known pose (the node process tests' frames)."""
+    from head_pose_ros.ros.demo import TemplateFaceRenderer
+
+    return TemplateFaceRenderer(topology)
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    """rclpy initialised (default context) for one test module."""
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()

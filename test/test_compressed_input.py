@@ -1,5 +1,5 @@
 """CompressedImage decoding as image_transport's ``compressed`` transport publishes it (issue 13,
-item 5); the node process with ``image_transport: compressed`` is in test_node_process.py."""
+item 5); the node process with ``image_transport: compressed`` is in test_node_robustness.py."""
 
 from __future__ import annotations
 

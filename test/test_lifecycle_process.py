@@ -9,14 +9,9 @@ import time
 
 import numpy as np
 import pytest
-import test_node_process as tnp
-from test_node_process import Harness, NodeProcess
+from node_harness import Harness, NodeProcess
 
 pytestmark = pytest.mark.ros
-
-# the node test module's fixtures: a random-init checkpoint, rclpy initialised for the module
-random_weights = tnp.random_weights
-ros_context = tnp.ros_context
 
 NAME = "/head_pose_node"
 
