@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from conftest import installed_exe, spin_in_background
 
+from head_pose_ros.ros.camera import fill_camera_info
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -180,17 +182,12 @@ class Harness:
         msg.encoding, msg.is_bigendian = f["encoding"], int(f["is_bigendian"])
         msg.step, msg.data = int(f["step"]), f["data"]
         if send_info:
-            ci = CameraInfo()
+            info = info or {}
+            ci = fill_camera_info(CameraInfo(), np.asarray(info.get("k", K_TEST), np.float64),
+                                  info.get("width", msg.width), info.get("height", msg.height))
             ci.header = msg.header
-            kk = (info or {}).get("k", K_TEST.reshape(-1).tolist())
-            ci.width = (info or {}).get("width", msg.width)
-            ci.height = (info or {}).get("height", msg.height)
-            ci.distortion_model = "plumb_bob"
-            ci.d = (info or {}).get("d", [0.0] * 5)
-            ci.k = [float(x) for x in kk]
-            p = np.zeros((3, 4))
-            p[:, :3] = np.asarray(kk, np.float64).reshape(3, 3)
-            ci.p = (info or {}).get("p", [float(x) for x in p.reshape(-1)])
+            ci.d = info.get("d", ci.d)
+            ci.p = info.get("p", ci.p)
             self.pub_info.publish(ci)
         self.pub_img.publish(msg)
         return stamp
@@ -212,15 +209,8 @@ class Harness:
         msg.header.frame_id = FRAME
         msg.format, msg.data = fmt, data
         if send_info:
-            ci = CameraInfo()
+            ci = fill_camera_info(CameraInfo(), K_TEST, width, height)
             ci.header = msg.header
-            ci.width, ci.height = width, height
-            ci.distortion_model = "plumb_bob"
-            ci.d = [0.0] * 5
-            ci.k = [float(x) for x in K_TEST.reshape(-1)]
-            p = np.zeros((3, 4))
-            p[:, :3] = K_TEST
-            ci.p = [float(x) for x in p.reshape(-1)]
             self.pub_info.publish(ci)
         self._compressed_pubs[topic].publish(msg)
         return stamp

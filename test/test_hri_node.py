@@ -99,7 +99,7 @@ def make_app(ctx, ns: str = "", overrides=(), **params):
 
 def close_app(ctx, app) -> None:
     ctx.executor.remove_node(app.node)
-    app.shutdown()
+    app.deactivate()
     app.node.destroy_node()
 
 
@@ -107,19 +107,16 @@ def frame(app, i: int, face: bool, frame_id: str = "cam_optical"):
     """Process one image synchronously (what the worker does); returns its stamp (s)."""
     from sensor_msgs.msg import CameraInfo, Image
 
+    from head_pose_ros.ros.camera import fill_camera_info
+
     app.detector.boxes = BOX[None] if face else np.zeros((0, 4))
     msg = Image()
     msg.header.stamp.sec, msg.header.stamp.nanosec = 100 + i // 30, (i % 30) * 33_333_333
     msg.header.frame_id = frame_id
     msg.height, msg.width, msg.encoding, msg.step = H, W, "bgr8", 3 * W
     msg.data = bytes(np.full((H, W, 3), 80, np.uint8))
-    ci = CameraInfo()
+    ci = fill_camera_info(CameraInfo(), K, W, H)
     ci.header = msg.header
-    ci.width, ci.height, ci.distortion_model, ci.d = W, H, "plumb_bob", [0.0] * 5
-    ci.k = K.reshape(-1).tolist()
-    p = np.zeros((3, 4))
-    p[:, :3] = K
-    ci.p = p.reshape(-1).tolist()
     app._on_info(ci)
     app._process(msg, time.monotonic())
     return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9

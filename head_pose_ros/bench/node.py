@@ -167,14 +167,10 @@ def camera_info_msg(K: np.ndarray, size: tuple[int, int], frame_id: str = "camer
     """A ``sensor_msgs/CameraInfo`` of a distortion-free camera with intrinsics ``K``."""
     from sensor_msgs.msg import CameraInfo
 
-    info = CameraInfo()
+    from head_pose_ros.ros.camera import fill_camera_info
+
+    info = fill_camera_info(CameraInfo(), K, *size)
     info.header.frame_id = frame_id
-    info.width, info.height = size
-    info.distortion_model = "plumb_bob"
-    info.d = [0.0] * 5
-    info.k = K.ravel().tolist()
-    info.r = np.eye(3).ravel().tolist()
-    info.p = np.hstack([K, np.zeros((3, 1))]).ravel().tolist()
     return info
 
 

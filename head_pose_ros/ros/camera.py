@@ -32,6 +32,7 @@ import numpy as np
 from head_pose_ros.geometry import default_intrinsics
 
 __all__ = ["CameraIntrinsics", "CameraInfoError", "intrinsics_from_camera_info",
+           "fill_camera_info",
            "CameraInfoBuffer", "CameraInfoPairer", "SUPPORTED_DISTORTION_MODELS"]
 
 SUPPORTED_DISTORTION_MODELS = ("plumb_bob", "rational_polynomial")
@@ -141,6 +142,20 @@ def intrinsics_from_camera_info(info: Any, image_width: int, image_height: int,
                              "supported (plumb_bob, rational_polynomial): treating the image as "
                              "undistorted"))
     return CameraIntrinsics(K, dist, True, is_rect, warnings)
+
+
+def fill_camera_info(info: Any, K: np.ndarray, width: int, height: int) -> Any:  # noqa: N803
+    """Fill ``info`` (a ``sensor_msgs/CameraInfo``) for a distortion-free camera with intrinsics
+    ``K`` (3, 3) and image size ``width`` x ``height``: plumb_bob with zero D, R = I,
+    P = [K | 0]. The inverse of :func:`intrinsics_from_camera_info`; returns ``info``."""
+    K = np.asarray(K, np.float64).reshape(3, 3)  # noqa: N806
+    info.width, info.height = int(width), int(height)
+    info.distortion_model = "plumb_bob"
+    info.d = [0.0] * 5
+    info.k = K.ravel().tolist()
+    info.r = np.eye(3).ravel().tolist()
+    info.p = np.hstack([K, np.zeros((3, 1))]).ravel().tolist()
+    return info
 
 
 def stamp_to_sec(stamp: Any) -> float:

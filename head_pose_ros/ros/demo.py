@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     from head_pose_ros.image_encoding import bgr_to_image_fields
+    from head_pose_ros.ros.camera import fill_camera_info
     from head_pose_ros.ros.compressed import bgr_to_compressed, compressed_topic
     from head_pose_ros.ros.params import default_weights_path
     from head_pose_ros.ros.process import init_ros, install_stop_signals, spin_until
@@ -258,16 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         img.header.frame_id = frame_id
         img.height, img.width, img.encoding = f["height"], f["width"], "bgr8"
         img.is_bigendian, img.step, img.data = 0, f["step"], f["data"]
-        info = CameraInfo()
+        info = fill_camera_info(CameraInfo(), k, w, h)
         info.header = img.header
-        info.width, info.height = w, h
-        info.distortion_model = "plumb_bob"
-        info.d = [0.0] * 5
-        info.k = [float(x) for x in k.reshape(-1)]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        p = np.zeros((3, 4))
-        p[:, :3] = k
-        info.p = [float(x) for x in p.reshape(-1)]
         pub_info.publish(info)
         pub_img.publish(img)
         if pub_jpeg.get_subscription_count() > 0:

@@ -193,10 +193,6 @@ class HeadPoseNode:
         return cls(node, cfg, estimator, detector, active=active)
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def active(self) -> bool:
-        return self._running
-
     def activate(self) -> None:
         """Subscribe, start the worker and the timers (no-op when active)."""
         if self._running:
@@ -263,10 +259,6 @@ class HeadPoseNode:
             self.pub_markers.publish(ma)
         if self.hri is not None:
             self.hri.close()
-
-    def shutdown(self) -> None:
-        """Stop the work (:meth:`deactivate`); the publishers stay until :meth:`close`."""
-        self.deactivate()
 
     def close(self) -> None:
         """Deactivate and destroy every publisher, subscription and timer this object made
