@@ -7,7 +7,12 @@
   TRG that ``HeadPoseEstimator.predict`` calls, so the pre- and post-processing are the same
   code. CPU only; its estimates equal torch's within 1e-4 in R, 0.1 mm in T and 0.05 px in
   the landmarks (``test/test_backends.py``; measured on the shipped model: ~1e-7 and ~5e-5 px).
-- ``"auto"``: ``"onnxruntime"`` on a CPU device when ``onnxruntime`` and ``onnx`` import, else
+- ``"onnxruntime_int8"``: the same graph with the face regressors' and the uncertainty head's
+  linear layers in int8 (:func:`int8_graph`: ONNX Runtime's dynamic quantisation, per-channel
+  int8 weights, each call's activations quantised with their own range); the backbone, the
+  transposed convolutions, the point MLPs and the geometry stay float. Its accuracy cost and
+  speed are measured by ``python -m head_pose_ros.quantize`` (docs/BENCHMARKS.md, "int8").
+- ``"auto"``: :data:`AUTO_CPU` on a CPU device when ``onnxruntime`` and ``onnx`` import, else
   ``"torch"``.
 
 ONNX graph cache: a checkpoint is exported once to
@@ -18,6 +23,8 @@ opset and the source of the modules that define the traced graph (``head_pose_ro
 written to a temporary name in the cache directory and renamed (``os.replace``): a reader never
 sees a half-written graph, and two processes exporting at once both end with a complete file.
 A cached file that ONNX Runtime cannot load is exported again (with a ``RuntimeWarning``).
+The int8 graph is cached beside it, ``<key>.int8-<digest>.onnx`` (the digest covers the
+onnxruntime version and the quantised nodes), made from the float graph in about 2 s.
 """
 
 from __future__ import annotations
@@ -39,7 +46,13 @@ import torch
 from head_pose_ros import onnx_export
 from head_pose_ros.onnx_export import INPUT_NAMES, output_names
 
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime", "onnxruntime_int8")
+ORT_BACKENDS: tuple[str, ...] = ("onnxruntime", "onnxruntime_int8")
+AUTO_CPU = "onnxruntime_int8"
+"""What ``"auto"`` runs on the CPU: the int8 graph met the accuracy limits of
+:mod:`head_pose_ros.quantize` (docs/BENCHMARKS.md, "int8")."""
+INT8_MODULES: tuple[str, ...] = ("/regressors.", "/uncertainty/")
+"""The exported nodes (by name) whose MatMul / Gemm :func:`int8_graph` quantises."""
 DEFAULT_OPSET = 17
 CACHE_SUBDIR = ("head_pose_ros", "onnx")
 
@@ -61,11 +74,12 @@ def onnxruntime_unavailable() -> str | None:
 
 
 def resolve_backend(backend: str, device: str | torch.device = "cpu") -> str:
-    """The backend to run, ``"torch"`` or ``"onnxruntime"``, for a requested ``backend``.
+    """The backend to run (one of :data:`BACKENDS` but ``"auto"``) for a requested ``backend``.
 
     Raises:
         ValueError: ``backend`` is not one of :data:`BACKENDS`.
-        BackendError: ``"onnxruntime"`` on a non-CPU device, or without onnxruntime / onnx.
+        BackendError: an ONNX Runtime backend on a non-CPU device, or without onnxruntime /
+            onnx.
     """
     name = str(backend).strip().lower()
     if name not in BACKENDS:
@@ -74,19 +88,19 @@ def resolve_backend(backend: str, device: str | torch.device = "cpu") -> str:
     if name == "torch":
         return "torch"
     if name == "auto":
-        return "onnxruntime" if dev.type == "cpu" and onnxruntime_unavailable() is None \
+        return AUTO_CPU if dev.type == "cpu" and onnxruntime_unavailable() is None \
             else "torch"
     if dev.type != "cpu":
         raise BackendError(
-            f"backend 'onnxruntime' runs on the CPU only, but device is '{dev}': use device "
+            f"backend '{name}' runs on the CPU only, but device is '{dev}': use device "
             "'cpu', or backend 'torch' (or 'auto') for the GPU")
     why = onnxruntime_unavailable()
     if why is not None:
         raise BackendError(
-            f"backend 'onnxruntime' needs the onnxruntime and onnx packages ({why}): "
+            f"backend '{name}' needs the onnxruntime and onnx packages ({why}): "
             "pip install onnxruntime onnx (the package's [export] extra), or use backend "
             "'torch' (or 'auto', which falls back to torch)")
-    return "onnxruntime"
+    return name
 
 
 # --------------------------------------------------------------------------- graph cache
@@ -180,6 +194,61 @@ def cached_onnx_graph(model: torch.nn.Module, weights: str | os.PathLike,
     return OnnxGraph(path, time.perf_counter() - t0)
 
 
+def int8_digest(nodes: list[str]) -> str:
+    """Short digest of what makes an int8 graph: the onnxruntime version (its quantiser) and
+    the quantised node names."""
+    import onnxruntime
+
+    desc = {"onnxruntime": onnxruntime.__version__, "nodes": sorted(nodes), "per_channel": True}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def int8_nodes(graph: Any) -> list[str]:
+    """Names of the MatMul / Gemm nodes of an ONNX ``graph`` (a GraphProto) that
+    :func:`int8_graph` quantises: those of :data:`INT8_MODULES` whose weight is a constant."""
+    consts = {i.name for i in graph.initializer}
+    return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm")
+            and any(m in n.name for m in INT8_MODULES) and n.input[1] in consts]
+
+
+def int8_graph(fp32: OnnxGraph, force: bool = False) -> OnnxGraph:
+    """The int8 graph made from the float graph ``fp32`` (cached beside it; ``force``: made
+    again): ``onnxruntime.quantization.quantize_dynamic``, per-channel int8 weights, only the
+    nodes of :func:`int8_nodes`. Written to a temporary file and renamed, like the export.
+
+    Raises:
+        ValueError: the graph has none of those nodes (not a TRG export).
+    """
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src = onnx.load(str(fp32.path), load_external_data=False)
+    nodes = int8_nodes(src.graph)
+    if not nodes:
+        raise ValueError(f"{fp32.path} has no regressor MatMul / Gemm to quantise")
+    others = [n.name for n in src.graph.node if n.op_type in ("MatMul", "Gemm")
+              and n.name not in set(nodes)]
+    path = fp32.path.with_name(f"{fp32.path.stem}.int8-{int8_digest(nodes)}.onnx")
+    if path.is_file() and not force:
+        return OnnxGraph(path)
+    t0 = time.perf_counter()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".onnx.tmp", dir=path.parent)
+    os.close(fd)
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # the quantiser's advice to pre-process, on the root logger
+    try:
+        quantize_dynamic(str(fp32.path), tmp, per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=others)
+        os.replace(tmp, path)
+    finally:
+        logging.disable(previous)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return OnnxGraph(path, time.perf_counter() - t0)
+
+
 # --------------------------------------------------------------------------- ONNX Runtime
 class OrtTRGAdapter:
     """Duck-types the part of :class:`TRG` that ``HeadPoseEstimator.predict`` calls, backed by
@@ -227,34 +296,42 @@ def _open_session(path: Path, threads: int, config: Any) -> Any:
 def load_onnxruntime_model(model: torch.nn.Module, weights: str | os.PathLike,
                            threads: int | None = None,
                            cache_dir: str | os.PathLike | None = None,
-                           opset: int = DEFAULT_OPSET) -> OrtTRGAdapter:
+                           opset: int = DEFAULT_OPSET, int8: bool = False) -> OrtTRGAdapter:
     """``model`` (loaded from ``weights``) as an ONNX Runtime session behind
-    :class:`OrtTRGAdapter`: graph from :func:`cached_onnx_graph`; intra-op threads ``threads``
-    (default ``torch.get_num_threads()``), idle threads do not spin.
+    :class:`OrtTRGAdapter`: graph from :func:`cached_onnx_graph` (``int8``: then
+    :func:`int8_graph`); intra-op threads ``threads`` (default ``torch.get_num_threads()``),
+    idle threads do not spin.
 
-    A cached graph that cannot be loaded is exported again with a ``RuntimeWarning``.
+    A cached graph that cannot be loaded is made again with a ``RuntimeWarning``.
 
     Raises:
-        BackendError: the export fails, or its fresh result cannot be loaded.
+        BackendError: the export or the quantisation fails, or its fresh result cannot be
+            loaded.
     """
     threads = int(threads) if threads else torch.get_num_threads()
+
+    def graph_of(force: bool) -> OnnxGraph:
+        fp32 = cached_onnx_graph(model, weights, cache_dir, opset, force=force)
+        return int8_graph(fp32, force=force) if int8 else fp32
+
     try:
-        graph = cached_onnx_graph(model, weights, cache_dir, opset)
-        if not graph.exported:
+        graph = graph_of(False)
+        if graph.export_s is None:
             try:
                 return OrtTRGAdapter(_open_session(graph.path, threads, model.config),
                                      model.config, graph, threads)
             except Exception as exc:  # corrupt / truncated / foreign file
                 warnings.warn(f"cached ONNX graph {graph.path} cannot be loaded "
-                              f"({type(exc).__name__}: {exc}); exporting it again",
+                              f"({type(exc).__name__}: {exc}); making it again",
                               RuntimeWarning, stacklevel=2)
-                graph = cached_onnx_graph(model, weights, cache_dir, opset, force=True)
+                graph = graph_of(True)
         return OrtTRGAdapter(_open_session(graph.path, threads, model.config), model.config,
                              graph, threads)
     except BackendError:
         raise
     except Exception as exc:
-        raise BackendError(f"ONNX export / ONNX Runtime load of '{weights}' failed: "
+        what = "ONNX export / int8 quantisation" if int8 else "ONNX export"
+        raise BackendError(f"{what} / ONNX Runtime load of '{weights}' failed: "
                            f"{type(exc).__name__}: {exc} (backend 'torch' does not need "
                            "it)") from exc
 
@@ -263,7 +340,7 @@ def describe_backend(estimator: Any) -> str:
     """One log line: the backend a HeadPoseEstimator runs, its device / threads and, for
     onnxruntime, where the graph came from."""
     backend = getattr(estimator, "backend", "torch")
-    if backend != "onnxruntime":
+    if backend not in ORT_BACKENDS:
         return (f"inference backend: {backend} on {getattr(estimator, 'device', '?')}, "
                 f"{torch.get_num_threads()} intra-op threads")
     model = estimator.model
@@ -271,5 +348,5 @@ def describe_backend(estimator: Any) -> str:
     src = "" if graph is None else (
         f", ONNX graph {graph.path} (" + (f"exported now in {graph.export_s:.1f} s"
                                           if graph.exported else "cached") + ")")
-    return (f"inference backend: onnxruntime on cpu, {getattr(model, 'threads', None)} intra-op "
+    return (f"inference backend: {backend} on cpu, {getattr(model, 'threads', None)} intra-op "
             f"threads{src}")

@@ -115,7 +115,7 @@ class HeadPoseEstimator:
 
     Attributes:
         backend: ``"torch"`` here; :meth:`from_checkpoint` can run the model in ONNX Runtime
-            instead (``"onnxruntime"``, :mod:`head_pose_ros.backends`).
+            instead (``"onnxruntime"`` or ``"onnxruntime_int8"``, :mod:`head_pose_ros.backends`).
     """
 
     def __init__(
@@ -161,26 +161,34 @@ class HeadPoseEstimator:
 
         Args:
             backend: ``"torch"``, ``"onnxruntime"`` (CPU only: the checkpoint's ONNX graph,
-                exported once and cached, :mod:`head_pose_ros.backends`) or ``"auto"``
-                (onnxruntime on the CPU when installed, else torch; an export that fails falls
-                back to torch with a ``RuntimeWarning``). The choice is ``self.backend``.
+                exported once and cached, :mod:`head_pose_ros.backends`),
+                ``"onnxruntime_int8"`` (the same with the regressors' linear layers in int8)
+                or ``"auto"`` (``backends.AUTO_CPU`` on the CPU when onnxruntime is installed,
+                else torch; an export that fails falls back to torch with a
+                ``RuntimeWarning``). The choice is ``self.backend``.
             threads: ONNX Runtime intra-op threads (default ``torch.get_num_threads()``).
             onnx_cache_dir: ONNX graph cache (default :func:`backends.default_cache_dir`).
         Raises:
             ValueError: unknown ``backend``.
-            BackendError: ``"onnxruntime"`` on a GPU device, without onnxruntime / onnx, or
-                its export failed (checked before the checkpoint is read where possible).
+            BackendError: an ONNX Runtime backend on a GPU device, without onnxruntime /
+                onnx, or its export failed (checked before the checkpoint is read where possible).
         """
-        from head_pose_ros.backends import BackendError, load_onnxruntime_model, resolve_backend
+        from head_pose_ros.backends import (
+            ORT_BACKENDS,
+            BackendError,
+            load_onnxruntime_model,
+            resolve_backend,
+        )
         from head_pose_ros.checkpoint import load_checkpoint
 
         chosen = resolve_backend(backend, device)
         model, info = load_checkpoint(path, device="cpu")
         est = cls(model, device=device, detector=detector, metadata=info, **kwargs)
-        if chosen == "onnxruntime":
+        if chosen in ORT_BACKENDS:
             try:
-                est.model = load_onnxruntime_model(model, path, threads, onnx_cache_dir)
-                est.backend = "onnxruntime"
+                est.model = load_onnxruntime_model(model, path, threads, onnx_cache_dir,
+                                                   int8=chosen == "onnxruntime_int8")
+                est.backend = chosen
             except BackendError as exc:
                 if str(backend).strip().lower() != "auto":
                     raise

@@ -333,6 +333,8 @@ def _default_weights() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from head_pose_ros.backends import BACKENDS
+
     ap = argparse.ArgumentParser(prog="head-pose-video", description=__doc__.split("\n")[0])
     ap.add_argument("--video", required=True, help="video file (anything OpenCV decodes)")
     ap.add_argument("--weights", default=_default_weights(), help="TRG checkpoint")
@@ -341,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fov", type=float, default=None,
                     help="horizontal field of view (deg); default f = W + H (the node's guess)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--backend", default="auto", help="auto | torch | onnxruntime")
+    ap.add_argument("--backend", default="auto", choices=BACKENDS,
+                    help="inference backend (head_pose_ros.backends)")
     ap.add_argument("--max-frames", type=int, default=None)
     ap.add_argument("--json", default="", help="write the summary here")
     ap.add_argument("--sheet", default="", help="write a contact sheet of overlay frames (PNG)")

@@ -121,12 +121,69 @@ def test_corrupt_cached_graph_is_exported_again(checkpoint, tmp_path, image):
     good = _ort(checkpoint, tmp_path).model.graph.path
     for junk in (b"\x00not an onnx graph" * 50, good.read_bytes()[:5000]):  # garbage, truncated
         good.write_bytes(junk)
-        with pytest.warns(RuntimeWarning, match="cannot be loaded.*exporting it again"):
+        with pytest.warns(RuntimeWarning, match="cannot be loaded.*making it again"):
             est = _ort(checkpoint, tmp_path)
         assert est.model.graph.exported and est.model.graph.path == good
         assert good.stat().st_size > len(junk)
     ref = HeadPoseEstimator.from_checkpoint(checkpoint, backend="torch")
     _assert_same(est.predict(image, K, BOXES), ref.predict(image, K, BOXES))
+
+
+# --------------------------------------------------------------------------- int8
+def test_int8_backend_quantises_the_regressors_only(checkpoint, cache, image, monkeypatch):
+    import onnx
+
+    fp32 = _ort(checkpoint, cache)
+    est = HeadPoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime_int8", threads=1,
+                                            onnx_cache_dir=cache)
+    assert est.backend == "onnxruntime_int8" and isinstance(est.model, OrtTRGAdapter)
+    path = est.model.graph.path
+    assert path.parent == fp32.model.graph.path.parent and ".int8-" in path.name
+    assert path.name.startswith(fp32.model.graph.path.stem)
+    assert "onnxruntime_int8" in describe_backend(est)
+    nodes = onnx.load(str(path)).graph.node
+    ops = {n.op_type for n in nodes}
+    assert "MatMulInteger" in ops and "ConvInteger" not in ops and "Conv" in ops
+    quantised = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+    assert quantised and all("/regressors." in n or "/uncertainty/" in n for n in quantised)
+    assert not [n for n in nodes if n.op_type in ("MatMul", "Gemm") and "/regressors." in n.name]
+    # close to the float graph, but not the float graph
+    a, b = est.predict(image, K, BOXES), fp32.predict(image, K, BOXES)
+    dr = max(np.abs(x.R - y.R).max() for x, y in zip(a, b, strict=True))
+    dt = max(np.abs(x.T - y.T).max() for x, y in zip(a, b, strict=True))
+    assert 0 < dr < 0.05 and dt < 0.02, (dr, dt)
+    # a second load takes the cached int8 graph
+    monkeypatch.setattr("onnxruntime.quantization.quantize_dynamic",
+                        lambda *a, **k: pytest.fail("quantised again despite a cached graph"))
+    again = HeadPoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime_int8",
+                                              onnx_cache_dir=cache)
+    assert again.model.graph.path == path and again.model.graph.export_s is None
+
+
+def test_corrupt_int8_graph_is_made_again(checkpoint, tmp_path, image):
+    est = HeadPoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime_int8",
+                                            onnx_cache_dir=tmp_path)
+    path, ref = est.model.graph.path, est.predict(image, K, BOXES)
+    path.write_bytes(b"\x00not an onnx graph" * 50)
+    with pytest.warns(RuntimeWarning, match="cannot be loaded.*making it again"):
+        again = HeadPoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime_int8",
+                                                  onnx_cache_dir=tmp_path)
+    assert again.model.graph.path == path and again.model.graph.export_s is not None
+    for x, y in zip(again.predict(image, K, BOXES), ref, strict=True):
+        np.testing.assert_array_equal(x.R, y.R)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".onnx", ".onnx"]  # no temp files
+
+
+def test_int8_graph_refuses_a_graph_without_regressors(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    onnx.save(helper.make_model(g), tmp_path / "relu.onnx")
+    with pytest.raises(ValueError, match="no regressor MatMul / Gemm"):
+        backends.int8_graph(backends.OnnxGraph(tmp_path / "relu.onnx"))
 
 
 def test_cache_key(checkpoint, tmp_path, monkeypatch):
@@ -173,15 +230,24 @@ def test_default_cache_dir_follows_xdg(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- backend choice
 def test_resolve_backend():
+    assert backends.AUTO_CPU in backends.ORT_BACKENDS
     assert resolve_backend("torch", "cpu") == "torch"
-    assert resolve_backend("auto", "cpu") == "onnxruntime"
-    assert resolve_backend(" Auto ", torch.device("cpu")) == "onnxruntime"
+    assert resolve_backend("auto", "cpu") == backends.AUTO_CPU
+    assert resolve_backend(" Auto ", torch.device("cpu")) == backends.AUTO_CPU
     assert resolve_backend("auto", "cuda:1") == "torch"  # a name only: no GPU needed
-    assert resolve_backend("onnxruntime", "cpu") == "onnxruntime"
+    for name in backends.ORT_BACKENDS:
+        assert resolve_backend(name, "cpu") == name
+        with pytest.raises(BackendError, match=f"'{name}' runs on the CPU only.*backend 'torch'"):
+            resolve_backend(name, "cuda")
     with pytest.raises(ValueError, match="'tensorrt' is not one of"):
         resolve_backend("tensorrt", "cpu")
-    with pytest.raises(BackendError, match="CPU only.*device 'cpu'.*backend 'torch'"):
-        resolve_backend("onnxruntime", "cuda")
+
+
+def test_node_parameter_offers_every_backend():
+    from head_pose_ros.ros.params import PARAMS
+
+    (spec,) = [p for p in PARAMS if p.name == "backend"]
+    assert tuple(spec.choices) == backends.BACKENDS
 
 
 def test_without_onnxruntime(checkpoint, monkeypatch):
@@ -224,7 +290,7 @@ def test_node_load_estimator_backends(checkpoint, tmp_path, monkeypatch):
     assert est.backend == "onnxruntime"
     assert est.model.graph.path.parent == tmp_path / "head_pose_ros" / "onnx"
     assert load_estimator(str(checkpoint), "cpu", "torch").backend == "torch"
-    assert load_estimator(str(checkpoint), "cpu").backend == "onnxruntime"  # auto on the CPU
+    assert load_estimator(str(checkpoint), "cpu").backend == backends.AUTO_CPU  # auto, CPU
     with pytest.raises(StartupError, match="parameter 'backend' = 'onnxruntime'.*CPU only"):
         load_estimator(str(checkpoint), "cuda", "onnxruntime")
 

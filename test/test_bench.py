@@ -51,6 +51,7 @@ def test_quick_cpu_report_and_equivalence(tmp_path: Path, shared_data: Path, cap
                      "--shared-data", str(shared_data), "--json", str(out), "--markdown", str(md)])
     assert rc == 0
     assert "| onnxruntime |" in md.read_text()
+    assert "| onnxruntime_int8 |" in md.read_text()
     text = capsys.readouterr()
     assert "RANDOMLY INITIALISED" in text.err
     assert "MODEL ONLY" in text.out and "END TO END" in text.out
@@ -73,6 +74,10 @@ def test_quick_cpu_report_and_equivalence(tmp_path: Path, shared_data: Path, cap
             assert d <= TOL[k], f"{name} {k}: {d:.3g} > {TOL[k]}"
         assert r["equivalent"] is True
     assert all(v == 0.0 for v in mo["eager_fp32"]["max_abs_diff"].values())
+    int8 = mo["onnxruntime_int8"]  # not judged on random inputs, but measured and not fp32
+    assert "skipped" not in int8, int8.get("skipped")
+    assert int8["equivalent"] is None and int8["max_abs_diff"]["R"] > 0
+    assert all(int8["speedup"][f"batch_{b}"] > 0 for b in batches)
 
     e2e = rep["end_to_end"]
     assert e2e["detector"] == "yunet"

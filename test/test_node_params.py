@@ -81,7 +81,7 @@ def test_every_parameter_is_described():
         ({"device": "gpu"}, "'device' = 'gpu' must be 'cpu', 'cuda' or 'cuda:<index>'"),
         ({"detector": "hog"}, "'detector' = 'hog' is not one of"),
         ({"backend": "tensorrt"},
-         "'backend' = 'tensorrt' is not one of ['auto', 'torch', 'onnxruntime']"),
+         "'backend' = 'tensorrt' is not one of ['auto', 'torch', 'onnxruntime', 'onnxruntime_int8']"),
         ({"detect_every_n": 0}, "'detect_every_n' = 0 is outside [1, 1000]"),
         ({"detection_score_threshold": 1.5}, "'detection_score_threshold' = 1.5 is outside"),
         ({"filter_beta_t": float("nan")}, "not a finite number"),

@@ -52,6 +52,14 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def equivalence(r: dict[str, Any]) -> str:
+    """A model-only row's equivalence cell: yes / NO, or "int8" for a row that is not checked
+    on random inputs (its accuracy cost: ``python -m head_pose_ros.quantize``)."""
+    if r["equivalent"] is None:
+        return "int8 (cost: head_pose_ros.quantize)"
+    return "yes" if r["equivalent"] else "NO"
+
+
 def node_lines(node: dict[str, Any], skipped: Callable[[str, str], str],
                row: Callable[[str, dict[str, Any], str, dict[str, Any]], str],
                header: Callable[[dict[str, Any]], list[str]] = lambda runs: []) -> list[str]:
@@ -156,7 +164,7 @@ def format_report(rep: dict[str, Any]) -> str:
         row += f"{r[f'batch_{batches[-1]}']['faces_per_s']:>14.1f}  "
         d = r["max_abs_diff"]
         row += (f"R {d['R']:.1e} T {d['T']:.1e} lm {d['landmarks68']:.1e}"
-                f"  {'yes' if r['equivalent'] else 'NO'}")
+                f"  {equivalence(r)}")
         lines.append(row)
     e2e = rep.get("end_to_end", {})
     lines.append("")
@@ -223,7 +231,7 @@ def format_markdown(rep: dict[str, Any]) -> str:
                 for b in batches)
             + " | " + " | ".join(f"{r['speedup'][f'batch_{b}']:.2f}" for b in batches)
             + f" | {r[f'batch_{batches[-1]}']['faces_per_s']:.1f} | {d['R']:.1e} / "
-              f"{d['T']:.1e} / {d['landmarks68']:.1e} | {'yes' if r['equivalent'] else 'NO'} |")
+              f"{d['T']:.1e} / {d['landmarks68']:.1e} | {equivalence(r)} |")
     graph = rep.get("onnx_graph")
     if graph:
         out += ["", "ONNX graph of the `onnxruntime` rows (the estimator backend's cache): "

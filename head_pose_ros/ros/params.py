@@ -70,9 +70,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("backend", "auto",
               "Inference backend: 'torch', 'onnxruntime' (CPU only, needs the onnxruntime and "
               "onnx packages; the model's ONNX graph is exported once, at the first start, into "
-              "${XDG_CACHE_HOME:-~/.cache}/head_pose_ros/onnx; faster than torch on a CPU) or "
-              "'auto' (onnxruntime on the CPU when installed, else torch). The node logs the "
-              "backend it runs at start.", choices=("auto", "torch", "onnxruntime")),
+              "${XDG_CACHE_HOME:-~/.cache}/head_pose_ros/onnx; faster than torch on a CPU), "
+              "'onnxruntime_int8' (the same graph with the regressors' linear layers in int8, "
+              "made once beside it; faster again, accuracy cost in docs/BENCHMARKS.md) or "
+              "'auto' (onnxruntime_int8 on the CPU when onnxruntime is installed, else torch). "
+              "The node logs the backend it runs at start.",
+              choices=("auto", "torch", "onnxruntime", "onnxruntime_int8")),
     ParamSpec("inference_threads", 0,
               "CPU threads of the network (torch intra-op and ONNX Runtime intra-op); 0 = the "
               "library default (one per core). On small machines 1 can be faster end to end: "
