@@ -221,3 +221,49 @@ def test_follower_drops_a_poor_fit_and_the_scheduler_detects_next():
     fol2 = LandmarkFollower(min_size=10)
     fol2.update([lm + [10, 0]], None, (640, 480))
     np.testing.assert_allclose(fol.detections().boxes, fol2.detections().boxes)
+
+
+def test_crop_correction_gives_the_detector_crop_and_is_bounded():
+    from head_pose_ros.detection.follow import apply_crop_correction, crop_correction
+    from head_pose_ros.geometry import crop_box_from_detection
+
+    det = np.array([100.0, 90, 210, 220])  # not square: the crop uses the larger side
+    fol = np.array([110.0, 80, 220, 190])
+    corr = crop_correction(det, fol)
+    np.testing.assert_allclose(corr, [130 / 110, -10 / 110, 20 / 110])
+    for scale, off in ((1.26, 0.084), (1.5, 0.0), (1.1, -0.2)):
+        np.testing.assert_allclose(
+            crop_box_from_detection(apply_crop_correction(fol, corr), scale, off),
+            crop_box_from_detection(det, scale, off))
+    np.testing.assert_allclose(apply_crop_correction(fol, None), fol)
+    far = crop_correction(np.array([0.0, 0, 300, 300]), np.array([400.0, 400, 500, 500]))
+    np.testing.assert_allclose(far, [1.25, -0.25, -0.25])  # one bad estimate: bounded
+    np.testing.assert_allclose(crop_correction(det, np.zeros(4)), [1, 0, 0])
+
+
+def test_follower_keeps_a_face_crop_correction_until_its_key_goes():
+    from head_pose_ros.detection.follow import apply_crop_correction
+
+    rng = np.random.default_rng(4)
+    lm = rng.uniform([100, 80], [180, 190], size=(68, 2))
+    plain = LandmarkFollower(min_size=10)
+    plain.update([lm], None, (640, 480))
+    box = plain.detections().boxes[0]
+    corr = np.array([1.1, 0.02, -0.03])
+    fol = LandmarkFollower(min_size=10, motion_gain=0.0)
+    fol.update([lm, lm + 300], None, (640, 480), keys=[1, 2], corrections=[corr, None])
+    want = apply_crop_correction(box, corr)
+    np.testing.assert_allclose(fol.detections().boxes[0], want)
+    np.testing.assert_allclose(fol.detections().boxes[1], plain.detections().boxes[0] + 300)
+    fol.update([lm], None, (640, 480), keys=[1])  # a followed frame: the correction stays
+    np.testing.assert_allclose(fol.detections().boxes[0], want)
+    np.testing.assert_allclose(fol.correction(1), corr)
+    fol.update([lm + 300], None, (640, 480), keys=[2])  # face 1 not followed: forgotten
+    assert fol.correction(1) is None
+    fol.update([lm], None, (640, 480), keys=[1])
+    np.testing.assert_allclose(fol.detections().boxes[0], box)
+    fol.update([lm], None, (640, 480), keys=[None], corrections=[corr])  # no key: uncorrected
+    np.testing.assert_allclose(fol.detections().boxes[0], box)
+    fol.update([lm], None, (640, 480), keys=[1], corrections=[corr])
+    fol.reset()
+    assert fol.correction(1) is None

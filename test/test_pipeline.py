@@ -193,3 +193,82 @@ def test_following_uses_the_detector_only_every_n_frames_and_after_a_loss():
     ran = [pipe.process(IMAGE, K, stamp=i / 30).detector_ran for i in range(12)]
     assert ran == [True, False, False, False, True, False, True, False, False, False, True,
                    False]
+
+
+class ScaledLandmarks(ScriptedEstimator):
+    """ScriptedEstimator whose 68 landmarks span ``frac(call)`` of the given box's side (the
+    scripted one's span 0.8 of it), centred on the box."""
+
+    def __init__(self, frac) -> None:
+        super().__init__()
+        self.frac = frac
+
+    def predict(self, image, K, boxes, dist_coeffs=None, intrinsics_guessed=False):  # noqa: N803
+        call = self.calls
+        out = super().predict(image, K, boxes, dist_coeffs, intrinsics_guessed)
+        for e in out:
+            c = (e.box[:2] + e.box[2:]) / 2
+            e.landmarks68 = c + (e.landmarks68 - c) * self.frac(call) / 0.8
+        return out
+
+
+def _frac_for_ratio(ratio: float) -> float:
+    """Landmark span (fraction of the box side) whose followed box is the box / ``ratio``."""
+    from head_pose_ros.geometry import DETECTION_CROP_SCALE, LANDMARK_CROP_SCALE
+
+    return DETECTION_CROP_SCALE / (LANDMARK_CROP_SCALE * ratio)
+
+
+def _given_boxes(learn: bool, frac, n_frames: int = 8, every: int = 5) -> list[np.ndarray]:
+    """The box the estimator got on each frame, one static face, YuNet-like detector."""
+    est = ScaledLandmarks(frac)
+    pipe = HeadPosePipeline(est, ScriptedDetector([_box(320, 240, 100)[None]]),
+                            PipelineConfig(detect_every_n=every, tracker_min_hits=1))
+    pipe.learn_crop = learn
+    pipe.follower.motion_gain = 0.0  # the boxes of the last landmarks, no motion added
+    out = []
+    for i in range(n_frames):
+        res = pipe.process(IMAGE, K, stamp=i / 30)
+        assert res.detector_ran == (i % every == 0) and len(res.people) == 1
+        out.append(np.asarray(res.people[0].est.box, float))
+    return out
+
+
+def test_followed_crop_takes_the_ratio_learnt_on_the_detector_frame():
+    """The detector's crop is 10 % bigger than the crop of the face's landmarks: the next
+    followed crop is 10 % bigger than without learning, i.e. the detector's crop (centre
+    included), and so are the followed crops until the next detector frame (without learning
+    they shrink by 1.1 a frame: the crop of the landmarks of the crop before)."""
+    from head_pose_ros.geometry import crop_box_from_detection
+
+    frac = _frac_for_ratio(1.1)
+    learnt = _given_boxes(True, lambda call: frac)
+    plain = _given_boxes(False, lambda call: frac)
+    assert (learnt[1][2] - learnt[1][0]) / (plain[1][2] - plain[1][0]) == pytest.approx(1.1)
+    assert plain[1][2] - plain[1][0] == pytest.approx(100 / 1.1)
+    assert plain[4][2] - plain[4][0] == pytest.approx(100 / 1.1 ** 4)
+    det = _box(320, 240, 100)
+    for i in range(1, 5):
+        np.testing.assert_allclose(crop_box_from_detection(learnt[i]),
+                                   crop_box_from_detection(det), atol=1e-9)
+        np.testing.assert_allclose(crop_box_from_detection(learnt[i], 1.4, 0.0),
+                                   crop_box_from_detection(det, 1.4, 0.0), atol=1e-9)
+
+
+def test_the_crop_correction_is_learnt_again_on_each_detector_frame():
+    """From the 2nd detector frame (call 5) on the landmarks span less of the face: the ratio
+    learnt there (1.2) replaces the first (1.1) and the followed crop is the detector's again."""
+    f1, f2 = _frac_for_ratio(1.1), _frac_for_ratio(1.2)
+    boxes = _given_boxes(True, lambda call: f1 if call < 5 else f2)
+    assert boxes[6][2] - boxes[6][0] == pytest.approx(100.0)  # 1.1 kept: 100 / 1.2 * 1.1
+    plain = _given_boxes(False, lambda call: f1 if call < 5 else f2)
+    assert (plain[6][2] - plain[6][0]) / (plain[5][2] - plain[5][0]) == pytest.approx(1 / 1.2)
+
+
+def test_no_crop_learning_with_the_detector_on_every_frame():
+    pipe = HeadPosePipeline(ScriptedEstimator(), ScriptedDetector([_box(320, 240)[None]]),
+                            PipelineConfig(detect_every_n=1, tracker_min_hits=1))
+    pipe.learn_crop = True
+    for i in range(3):
+        pipe.process(IMAGE, K, stamp=i / 30)
+    assert pipe.follower.correction(pipe.tracker.tracks[0].uid) is None

@@ -198,7 +198,8 @@ def format_markdown(rep: dict[str, Any]) -> str:
     """The table of the docs (one row per sequence and mode)."""
     lines = [f"Following every {rep['every']} frames vs. the detector on every frame "
              f"({rep['frames']} frames per sequence, 640x480, 30 fps; weights "
-             f"`{rep['weights']}`, backend {rep['backend']}).", "",
+             f"`{rep['weights']}`, backend {rep['backend']}; following with "
+             f"{'learnt' if rep.get('learn_crop') else 'uncorrected'} crops).", "",
              "| sequence | mode | MAE_r (deg) | MAE_t (mm) | raw MAE_r | raw MAE_t | jitter_r "
              "(deg) | jitter_t (mm) | id switches | recall | false | detector runs |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -256,17 +257,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-video", action="store_true")
+    ap.add_argument("--learn-crop", action=argparse.BooleanOptionalAction, default=None,
+                    help="following: learn each face's crop correction on detector frames "
+                    "(HeadPosePipeline.learn_crop; default: the pipeline's default)")
     ap.add_argument("--shared-data")
     ap.add_argument("--json")
     ap.add_argument("--markdown")
     args = ap.parse_args(argv)
+    if args.learn_crop is not None:
+        HeadPosePipeline.learn_crop = bool(args.learn_crop)
     shared = Path(args.shared_data) if args.shared_data else default_shared_data()
     est = HeadPoseEstimator.from_checkpoint(args.weights, backend=args.backend,
                                             threads=args.threads)
     det = YuNetDetector(shared / "detector" / "face_detection_yunet_2023mar.onnx")
     K = seq.camera()
     rep: dict[str, Any] = {"weights": args.weights, "backend": est.backend, "every": args.every,
-                           "frames": args.frames, "max_fit": DEFAULT_MAX_FIT, "sequences": {}}
+                           "frames": args.frames, "max_fit": DEFAULT_MAX_FIT,
+                           "learn_crop": HeadPosePipeline.learn_crop, "sequences": {}}
     face_fits: list[float] = []
     bg_fits: list[float] = []
     pooled: dict[str, list[dict[str, Any]]] = {"detect_every_frame": [], "following": []}

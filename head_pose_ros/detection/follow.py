@@ -24,6 +24,12 @@ from head_pose_ros.geometry import box_from_landmarks
 #: run.
 DEFAULT_MAX_FIT = 0.10
 
+#: bounds of a learnt crop correction (:func:`crop_correction`): the size ratio and the centre
+#: shift in box sides. Safety bounds against one bad estimate, not fitted: the measured ratio
+#: YuNet / followed lies in 1.00-1.14 for 80 % of faces (scripts/follow_crop_scale.py).
+CORRECTION_RATIO_BOUNDS = (0.8, 1.25)
+CORRECTION_SHIFT_BOUND = 0.25
+
 
 def landmark_fit(heatmap: np.ndarray, model: np.ndarray) -> float:
     """How well the model's two landmark outputs agree on one face: median over the 68
@@ -60,6 +66,43 @@ def predict_extent(extent: np.ndarray, previous: np.ndarray | None, gain: float 
     return np.concatenate([c2 - half, c2 + half])
 
 
+def crop_correction(detector_box: np.ndarray, followed_box: np.ndarray) -> np.ndarray:
+    """How the detector path's estimator box of a face differs from the box following would
+    give the same face: ``(ratio, dx, dy)``, ratio = larger side of ``detector_box`` / larger side
+    of ``followed_box``, ``dx, dy`` = centre of ``detector_box`` - centre of ``followed_box`` in
+    larger sides of ``followed_box``; bounded by :data:`CORRECTION_RATIO_BOUNDS` and
+    :data:`CORRECTION_SHIFT_BOUND`; ``(1, 0, 0)`` (no change) for a degenerate box.
+
+    The estimator's crop (``geometry.crop_box_from_detection``: side ``scale x`` the larger box
+    side, centre the box centre moved down by ``offset_y x`` that side) is linear in the box, so
+    :func:`apply_crop_correction` of this to ``followed_box`` gives the crop of
+    ``detector_box`` for any ``crop_scale`` / ``crop_offset_y`` of the estimator.
+    """
+    d = np.asarray(detector_box, np.float64).reshape(-1)[:4]
+    f = np.asarray(followed_box, np.float64).reshape(-1)[:4]
+    sd, sf = float(np.max(d[2:] - d[:2])), float(np.max(f[2:] - f[:2]))
+    if not (np.isfinite(sd) and np.isfinite(sf) and sd > 0 and sf > 0):
+        return np.array([1.0, 0.0, 0.0])
+    shift = ((d[:2] + d[2:]) - (f[:2] + f[2:])) / 2.0 / sf
+    lo, hi = CORRECTION_RATIO_BOUNDS
+    b = CORRECTION_SHIFT_BOUND
+    return np.array([float(np.clip(sd / sf, lo, hi)), *np.clip(shift, -b, b)])
+
+
+def apply_crop_correction(box: np.ndarray, correction: np.ndarray | None) -> np.ndarray:
+    """``box`` (x0, y0, x1, y1) changed by a :func:`crop_correction`: the larger side times the
+    ratio (the box made square, as the estimator's crop is), the centre moved by the shift in
+    larger sides. ``correction`` None: ``box`` as it is."""
+    b = np.asarray(box, np.float64).reshape(4)
+    if correction is None:
+        return b.copy()
+    ratio, dx, dy = (float(v) for v in np.asarray(correction, np.float64).reshape(3))
+    side = float(np.max(b[2:] - b[:2]))
+    c = (b[:2] + b[2:]) / 2.0 + np.array([dx, dy]) * side
+    half = side * ratio / 2.0
+    return np.concatenate([c - half, c + half])
+
+
 class LandmarkFollower:
     """Boxes for frame t+1 from the landmarks predicted on frame t.
 
@@ -70,6 +113,13 @@ class LandmarkFollower:
     then runs the detector on the next frame) when its landmark extent becomes smaller than
     ``min_size`` pixels, leaves the image, is not finite, its score is below ``min_score``, or
     its landmark fit (:func:`landmark_fit`, given to :meth:`update`) exceeds ``max_fit``.
+
+    A face can carry a crop correction (:func:`crop_correction`, given to :meth:`update` on a
+    detector frame: how the detector's box of the face differs from the box of its landmarks);
+    it is kept under the face's ``key`` and applied to that face's boxes
+    (:func:`apply_crop_correction`) until a new one comes or the face is no longer followed
+    (its key absent from an update: the track ended, or the face was dropped). A face without
+    a key is followed uncorrected.
 
     Args:
         motion_gain: fraction of the last frame-to-frame motion added (0: the box of the last
@@ -87,27 +137,38 @@ class LandmarkFollower:
         self._boxes = np.zeros((0, 4))
         self._scores = np.zeros((0,))
         self._extents: dict[Hashable, np.ndarray] = {}
+        self._corrections: dict[Hashable, np.ndarray] = {}
 
     def reset(self) -> None:
         self._boxes = np.zeros((0, 4))
         self._scores = np.zeros((0,))
         self._extents = {}
+        self._corrections = {}
         self.lost = 0
+
+    def correction(self, key: Hashable) -> np.ndarray | None:
+        """The crop correction the face ``key`` is followed with (None: none)."""
+        c = self._corrections.get(key)
+        return None if c is None else c.copy()
 
     def update(self, landmarks: list[np.ndarray] | np.ndarray, scores: np.ndarray | None,
                image_size: tuple[int, int], fits: Sequence[float] | None = None,
-               keys: Sequence[Hashable | None] | None = None) -> None:
+               keys: Sequence[Hashable | None] | None = None,
+               corrections: Sequence[np.ndarray | None] | None = None) -> None:
         """Store boxes from the landmarks ``(M, 68, 2)`` of the current frame (``(W, H)``),
-        with each face's landmark fit and key (None: not known, no motion used)."""
+        with each face's landmark fit, key (None: not known, no motion used) and new crop
+        correction (None: the one its key has, if any)."""
         w, h = image_size
         lms = np.asarray(landmarks, np.float64).reshape(-1, 68, 2)
         n = len(lms)
         sc = np.ones(n) if scores is None else np.asarray(scores, np.float64).reshape(-1)
         fit = np.zeros(n) if fits is None else np.asarray(fits, np.float64).reshape(-1)
         key = [None] * n if keys is None else list(keys)
+        new = [None] * n if corrections is None else list(corrections)
         boxes, keep_scores, extents = [], [], {}
+        kept_corr: dict[Hashable, np.ndarray] = {}
         self.lost = 0
-        for lm, s, f, k in zip(lms, sc, fit, key, strict=True):
+        for lm, s, f, k, c in zip(lms, sc, fit, key, new, strict=True):
             if not np.all(np.isfinite(lm)) or s < self.min_score or not f <= self.max_fit:
                 self.lost += 1
                 continue
@@ -119,13 +180,19 @@ class LandmarkFollower:
                 continue
             nxt = predict_extent(ext, self._extents.get(k) if k is not None else None,
                                  self.motion_gain)
+            box = estimator_box_for_extent(nxt)
             if k is not None:
                 extents[k] = ext
-            boxes.append(estimator_box_for_extent(nxt))
+                corr = self._corrections.get(k) if c is None else np.asarray(c, np.float64)
+                if corr is not None:
+                    kept_corr[k] = corr
+                    box = apply_crop_correction(box, corr)
+            boxes.append(box)
             keep_scores.append(s)
         self._boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         self._scores = np.asarray(keep_scores, np.float64)
         self._extents = extents
+        self._corrections = kept_corr
 
     def detections(self) -> FaceDetections:
         return FaceDetections(self._boxes.copy(), self._scores.copy(), None)
