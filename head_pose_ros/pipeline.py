@@ -156,9 +156,11 @@ class HeadPosePipeline:
     #: (:func:`head_pose_ros.detection.follow.crop_correction`) and its followed boxes get that
     #: correction until the next detector frame, so that a followed crop is the crop the
     #: detector would give. Off by default: on the rendered sequences it makes following copy
-    #: the detector's errors (seed 0: walk_towards MAE_t 23.9 -> 11.0 mm, but the yaw sweep
-    #: MAE_r 2.79 -> 3.36 deg, the real video's profile jitter 0.89 -> 1.72 deg; other seeds:
-    #: MAE_r changes of -0.3 to +0.5 deg; scripts/follow_crop_scale.py)
+    #: the detector's errors (seed 0, ``python -m head_pose_ros.bench.following --learn-crop``:
+    #: walk_towards MAE_t 23.9 -> 9.8 mm, but the yaw sweep MAE_r 2.79 -> 3.05 deg, jitter_r
+    #: of the yaw sweep 1.09 -> 1.31 and of the crossing 0.33 -> 0.66 deg, the real video's
+    #: profile jitter 0.89 -> 1.19 deg; seeds 1-5: MAE_r changes of -0.3 to +0.5 deg per
+    #: sequence, scripts/follow_crop_scale.py)
     learn_crop: bool = False
 
     def __init__(self, estimator: Any, detector: Any, cfg: PipelineConfig | None = None) -> None:
