@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from head_pose_ros import onnx_export
@@ -270,17 +271,30 @@ class OrtTRGAdapter:
         self.threads = threads
         self._inputs, self._outputs = INPUT_NAMES, list(output_names(config))
 
+    def run_numpy(self, image: Any, K_crop: Any, bbox_info: Any, box: Any, K: Any
+                  ) -> dict[str, Any]:
+        """The estimator's fast path: float32 numpy inputs (as
+        ``HeadPoseEstimator.network_inputs`` makes them) -> the last iteration's outputs as
+        float64 numpy arrays (``rot6d``, ``R``, ``T``, ``correction``, ``vertices``,
+        ``vertices_img``, ``landmarks68``, with the uncertainty head ``rot_logvar``)."""
+        got = self.session.run(self._outputs, dict(zip(
+            self._inputs, (image, K_crop, bbox_info, box, K), strict=True)))
+        out = dict(zip(("R", "T", "correction", "vertices", "vertices_img", "landmarks68",
+                        "rot_logvar"), (np.asarray(x, np.float64) for x in got), strict=False))
+        out["rot6d"] = np.concatenate([out["R"][:, :, 0], out["R"][:, :, 1]], axis=-1)
+        return out
+
     def __call__(self, image: torch.Tensor, K_crop: torch.Tensor, bbox_info: torch.Tensor,
                  box: torch.Tensor, K: torch.Tensor) -> dict[str, Any]:
-        feeds = {n: a.detach().cpu().float().contiguous().numpy() for n, a in
-                 zip(self._inputs, (image, K_crop, bbox_info, box, K), strict=True)}
-        got = [torch.from_numpy(x) for x in self.session.run(self._outputs, feeds)]
-        R, T, corr, verts, vimg, lm = got[:6]
-        rot6d = torch.cat([R[:, :, 0], R[:, :, 1]], dim=-1)
-        out = {"rot6d": [rot6d], "R": [R], "T": [T], "correction": [corr],
-               "vertices": [verts], "vertices_img": [vimg], "landmarks68": lm}
-        if len(got) > 6:
-            out["rot_logvar"] = got[6]
+        """TRG's call: torch tensors in, TRG's output dict (one-element lists) out."""
+        got = self.run_numpy(*(a.detach().cpu().float().contiguous().numpy()
+                               for a in (image, K_crop, bbox_info, box, K)))
+        t = {k: torch.from_numpy(v).float() for k, v in got.items()}
+        out: dict[str, Any] = {k: [t[k]] for k in ("rot6d", "R", "T", "correction", "vertices",
+                                                    "vertices_img")}
+        out["landmarks68"] = t["landmarks68"]
+        if "rot_logvar" in t:
+            out["rot_logvar"] = t["rot_logvar"]
         return out
 
 

@@ -41,6 +41,10 @@ and ``kind``: its boxes are turned into the boxes the crop is calibrated for,
 :func:`~head_pose_ros.detection.estimator_boxes`), or a callable returning YuNet-like boxes."""
 
 
+_MEAN_255 = (np.array(IMAGENET_MEAN, np.float32) * 255.0).reshape(1, 3, 1, 1)
+_INV_STD_255 = (1.0 / (np.array(IMAGENET_STD, np.float32) * 255.0)).reshape(1, 3, 1, 1)
+
+
 def _check_detector(detector: object) -> Detector | None:
     if detector is None or callable(detector) or isinstance(detector, FaceDetector):
         return detector  # type: ignore[return-value]
@@ -140,8 +144,6 @@ class HeadPoseEstimator:
         self.covariance = covariance
         self.topology: FaceTopology = model.topology()
         self.input_size = model.config.input_size
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         #: seconds per stage of the last :meth:`predict` call with faces (see there)
         self.last_timings: dict[str, float] = {"crop": 0.0, "infer": 0.0, "post": 0.0}
 
@@ -230,6 +232,42 @@ class HeadPoseEstimator:
         return out.reshape(-1, 2)
 
     # ------------------------------------------------------------------ inference
+    def network_inputs(self, crops: list[np.ndarray], K_crops: np.ndarray,  # noqa: N803
+                       infos: np.ndarray, crop_boxes: np.ndarray, K: np.ndarray  # noqa: N803
+                       ) -> tuple[np.ndarray, ...]:
+        """The network's five inputs (float32, C-contiguous): the (M, s, s, 3) uint8 BGR
+        ``crops`` as (M, 3, s, s) RGB normalised with the ImageNet mean / std, then ``K_crops``
+        (M, 3, 3), ``infos`` (M, 3), ``crop_boxes`` (M, 3) and ``K`` repeated (M, 3, 3)."""
+        x = np.ascontiguousarray(np.stack(crops)[..., ::-1].transpose(0, 3, 1, 2),
+                                 dtype=np.float32)
+        x -= _MEAN_255
+        x *= _INV_STD_255
+        f32 = np.float32
+        return (x, np.ascontiguousarray(K_crops, f32), np.ascontiguousarray(infos, f32),
+                np.ascontiguousarray(crop_boxes, f32),
+                np.ascontiguousarray(np.broadcast_to(K, (len(crops), 3, 3)), f32))
+
+    def _run_network(self, crops: list[np.ndarray], K_crops: np.ndarray,  # noqa: N803
+                     infos: np.ndarray, crop_boxes: np.ndarray, K: np.ndarray  # noqa: N803
+                     ) -> dict[str, np.ndarray]:
+        """The last iteration's outputs as float64 numpy arrays: ``rot6d``, ``correction``,
+        ``vertices``, ``T``, ``landmarks68`` and, with the uncertainty head, ``rot_logvar``.
+
+        A model with a ``run_numpy`` method (the ONNX Runtime adapter) takes the numpy inputs
+        as they are; any other (a TRG, or a wrapper of one) gets torch tensors on
+        :attr:`device` and returns TRG's output dict."""
+        inputs = self.network_inputs(crops, K_crops, infos, crop_boxes, K)
+        run_numpy = getattr(self.model, "run_numpy", None)
+        if run_numpy is not None:
+            return run_numpy(*inputs)
+        with torch.inference_mode():
+            out = self.model(*(torch.from_numpy(a).to(self.device) for a in inputs))
+            res = {k: out[k][-1] for k in ("rot6d", "correction", "vertices", "T")}
+            res["landmarks68"] = out["landmarks68"]
+            if out.get("rot_logvar") is not None:
+                res["rot_logvar"] = out["rot_logvar"]
+            return {k: v.double().cpu().numpy() for k, v in res.items()}
+
     def predict(
         self,
         image: np.ndarray,
@@ -300,26 +338,9 @@ class HeadPoseEstimator:
         infos = np.stack([g.bbox_info(K, cb) for cb in crop_boxes_a])
 
         t_infer = time.perf_counter()
-        dev, f32 = self.device, torch.float32
-        x = torch.from_numpy(np.stack(crops)).to(dev)  # (M, s, s, 3) uint8 BGR
-        x = x.permute(0, 3, 1, 2).flip(1).to(f32).div_(255.0)
-        x = (x - self._mean) / self._std
-        with torch.inference_mode():
-            out = self.model(
-                x,
-                torch.as_tensor(K_crops, dtype=f32, device=dev),
-                torch.as_tensor(infos, dtype=f32, device=dev),
-                torch.as_tensor(crop_boxes_a, dtype=f32, device=dev),
-                torch.as_tensor(np.broadcast_to(K, (len(boxes), 3, 3)).copy(), dtype=f32,
-                                device=dev),
-            )
-            rot6d = out["rot6d"][-1].double().cpu().numpy()
-            corr = out["correction"][-1].double().cpu().numpy()
-            verts = out["vertices"][-1].double().cpu().numpy()
-            lm_crop = out["landmarks68"].double().cpu().numpy()
-            T_direct = out["T"][-1].double().cpu().numpy()  # noqa: N806
-            logvar = out.get("rot_logvar")
-            logvar = None if logvar is None else logvar.double().cpu().numpy()
+        out = self._run_network(crops, K_crops, infos, crop_boxes_a, K)
+        rot6d, corr, verts = out["rot6d"], out["correction"], out["vertices"]
+        lm_crop, T_direct, logvar = out["landmarks68"], out["T"], out.get("rot_logvar")  # noqa: N806
 
         t_post = time.perf_counter()
         results = []

@@ -201,3 +201,22 @@ def test_crop_scale_and_offset_are_configurable(topology, zero_model):
     want = np.array([300.0, 250.0, 150.0])
     (f,) = HeadPoseEstimator(zero_model).predict(img, K, g.detection_box_for_crop(want))
     np.testing.assert_allclose(f.crop_box, want, atol=1e-9)
+
+
+def test_network_inputs_are_the_models_normalisation(topology, random_model):
+    """The estimator's numpy pre-processing equals TRG's own torch normalisation (BGR -> RGB,
+    ImageNet mean / std) and keeps the crops' order."""
+    from head_pose_ros.model.trg import normalize_image_tensor
+
+    est = HeadPoseEstimator(random_model)
+    rng = np.random.default_rng(4)
+    crops = [rng.integers(0, 256, (est.input_size, est.input_size, 3), np.uint8)
+             for _ in range(2)]
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])  # noqa: N806
+    x, kc, info, box, k_rep = est.network_inputs(crops, np.stack([K, K]), np.ones((2, 3)),
+                                                 np.ones((2, 3)), K)
+    rgb = torch.from_numpy(np.stack(crops)[..., ::-1].copy()).permute(0, 3, 1, 2)
+    np.testing.assert_allclose(x, normalize_image_tensor(rgb).numpy(), atol=1e-5)
+    assert x.dtype == np.float32 and x.flags["C_CONTIGUOUS"] and x.shape == (2, 3, *crops[0].shape[:2])
+    assert k_rep.shape == (2, 3, 3) and np.array_equal(k_rep[1], K.astype(np.float32))
+    assert all(a.dtype == np.float32 for a in (kc, info, box, k_rep))
