@@ -2,8 +2,9 @@
 
 Starts the node executable (if the ROS workspace is built and sourced) with YuNet,
 ``detect_every_n:=<--detect-every-n>`` (following between detector runs; 1 = the detector on
-every frame) and an explicit ``backend`` (on the CPU once with ``onnxruntime`` and once
-with ``torch``; the backend the node logged at start is recorded), publishes a 1-face image +
+every frame) and an explicit ``backend`` (on the CPU with ``onnxruntime_int8``,
+``onnxruntime`` and ``torch``, one node each; the backend the node logged at start is
+recorded), publishes a 1-face image +
 camera info, waits for the ``heads`` message with that stamp, repeats. Both sides use the
 package's Fast DDS profile ``config/fastdds_large_images.xml`` (32 MB shared-memory segment;
 with the built-in transports most 0.9 MB best-effort images were lost here);
@@ -79,12 +80,15 @@ def find_node_executable() -> Path | None:
 
 
 def node_backends(args: argparse.Namespace) -> list[str]:
-    """Backends the node section measures: onnxruntime and torch on the CPU (onnxruntime only
-    when installed and not ``--skip``-ped), torch on CUDA."""
-    if args.device == "cpu" and "onnxruntime" not in set(args.skip or []) \
-            and onnxruntime_unavailable() is None:
-        return ["onnxruntime", "torch"]
-    return ["torch"]
+    """Backends the node section measures: on the CPU ``onnxruntime_int8`` (what ``auto``
+    runs there), ``onnxruntime`` (the float graph) and ``torch``; the ONNX Runtime ones only
+    when installed and not ``--skip``-ped. Torch on CUDA."""
+    skip = set(args.skip or [])
+    if args.device != "cpu":
+        return ["torch"]
+    ort = [] if onnxruntime_unavailable() is not None else \
+        [b for b in ("onnxruntime_int8", "onnxruntime") if b not in skip]
+    return [*ort, "torch"]
 
 
 def node_section(args: argparse.Namespace, model: torch.nn.Module, shared: Path, quick: bool,
