@@ -326,7 +326,17 @@ def load_onnxruntime_model(model: torch.nn.Module, weights: str | os.PathLike,
 
     def graph_of(force: bool) -> OnnxGraph:
         fp32 = cached_onnx_graph(model, weights, cache_dir, opset, force=force)
-        return int8_graph(fp32, force=force) if int8 else fp32
+        if not int8:
+            return fp32
+        try:
+            return int8_graph(fp32, force=force)
+        except Exception as exc:  # a corrupt cached float graph the quantiser cannot read
+            if force or fp32.exported:
+                raise
+            warnings.warn(f"cached ONNX graph {fp32.path} cannot be quantised "
+                          f"({type(exc).__name__}: {exc}); making it again",
+                          RuntimeWarning, stacklevel=2)
+            return graph_of(True)
 
     try:
         graph = graph_of(False)

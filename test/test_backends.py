@@ -174,6 +174,16 @@ def test_corrupt_int8_graph_is_made_again(checkpoint, tmp_path, image):
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".onnx", ".onnx"]  # no temp files
 
 
+def test_corrupt_float_graph_under_int8_is_exported_again(checkpoint, tmp_path, image):
+    est = HeadPoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", threads=1,
+                                            onnx_cache_dir=tmp_path)
+    est.model.graph.path.write_bytes(b"\x00not an onnx graph" * 50)
+    with pytest.warns(RuntimeWarning, match="cannot be quantised.*making it again"):
+        int8 = HeadPoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime_int8",
+                                                 threads=1, onnx_cache_dir=tmp_path)
+    assert int8.backend == "onnxruntime_int8" and len(int8.predict(image, K, BOXES)) == 2
+
+
 def test_int8_graph_refuses_a_graph_without_regressors(tmp_path):
     import onnx
     from onnx import TensorProto, helper
