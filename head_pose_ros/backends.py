@@ -24,7 +24,7 @@ written to a temporary name in the cache directory and renamed (``os.replace``):
 sees a half-written graph, and two processes exporting at once both end with a complete file.
 A cached file that ONNX Runtime cannot load is exported again (with a ``RuntimeWarning``).
 The int8 graph is cached beside it, ``<key>.int8-<digest>.onnx`` (the digest covers the
-onnxruntime version and the quantised nodes), made from the float graph in about 2 s.
+onnxruntime version and the quantisation settings), made from the float graph in about 2 s.
 """
 
 from __future__ import annotations
@@ -195,12 +195,15 @@ def cached_onnx_graph(model: torch.nn.Module, weights: str | os.PathLike,
     return OnnxGraph(path, time.perf_counter() - t0)
 
 
-def int8_digest(nodes: list[str]) -> str:
-    """Short digest of what makes an int8 graph: the onnxruntime version (its quantiser) and
-    the quantised node names."""
+def int8_digest() -> str:
+    """Short digest of what makes an int8 graph from a given float graph: the onnxruntime
+    version (its quantiser) and the quantisation settings (:data:`INT8_MODULES`, per-channel
+    int8 weights). The float graph's own key covers the model, so a cached int8 graph is found
+    without reading the float graph."""
     import onnxruntime
 
-    desc = {"onnxruntime": onnxruntime.__version__, "nodes": sorted(nodes), "per_channel": True}
+    desc = {"onnxruntime": onnxruntime.__version__, "modules": list(INT8_MODULES),
+            "per_channel": True, "weights": "int8"}
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -225,16 +228,16 @@ def int8_graph(fp32: OnnxGraph, force: bool = False) -> OnnxGraph:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    src = onnx.load(str(fp32.path), load_external_data=False)
-    nodes = int8_nodes(src.graph)
-    if not nodes:
-        raise ValueError(f"{fp32.path} has no regressor MatMul / Gemm to quantise")
-    others = [n.name for n in src.graph.node if n.op_type in ("MatMul", "Gemm")
-              and n.name not in set(nodes)]
-    path = fp32.path.with_name(f"{fp32.path.stem}.int8-{int8_digest(nodes)}.onnx")
+    path = fp32.path.with_name(f"{fp32.path.stem}.int8-{int8_digest()}.onnx")
     if path.is_file() and not force:
         return OnnxGraph(path)
     t0 = time.perf_counter()
+    src = onnx.load(str(fp32.path), load_external_data=False)
+    nodes = set(int8_nodes(src.graph))
+    if not nodes:
+        raise ValueError(f"{fp32.path} has no regressor MatMul / Gemm to quantise")
+    others = [n.name for n in src.graph.node if n.op_type in ("MatMul", "Gemm")
+              and n.name not in nodes]
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".onnx.tmp", dir=path.parent)
     os.close(fd)
     previous = logging.root.manager.disable

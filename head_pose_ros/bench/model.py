@@ -141,12 +141,7 @@ def cpu_variants(model: torch.nn.Module, device: str, threads: int, onnx_path: P
     ]
     if device == "cpu" and onnx_path is not None:
         sess = ort_session(onnx_path, threads=threads, allow_spinning=False)
-
-        def onnxrt(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
-            feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
-            return lambda: sess.run(list(output_names(base.config)), feeds)
-
-        out.append(Variant("onnxruntime", onnxrt, TOL_FP32,
+        out.append(Variant("onnxruntime", session_runner(lambda: sess, base.config), TOL_FP32,
                            f"CPU EP, ORT_ENABLE_ALL, {threads} intra-op threads, no spinning"))
         out.append(ort_int8_variant(onnx_path, base.config, threads))
     if device == "cuda":
@@ -154,6 +149,17 @@ def cpu_variants(model: torch.nn.Module, device: str, threads: int, onnx_path: P
         if onnx_path is not None:
             out += ort_cuda_variants(onnx_path, base.config)
     return out
+
+
+def session_runner(session: Callable[[], Any], config: Any
+                   ) -> Callable[[tuple[torch.Tensor, ...]], Callable[[], Sequence[Any]]]:
+    """A :class:`Variant` ``make`` for an ONNX Runtime session (``session()`` gives it): the
+    batch inputs as host numpy arrays, one ``run`` of all outputs per call."""
+    def make(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
+        feeds = {n: a.detach().cpu().numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
+        sess = session()
+        return lambda: sess.run(list(output_names(config)), feeds)
+    return make
 
 
 def ort_int8_variant(onnx_path: Path, config: Any, threads: int) -> Variant:
@@ -166,12 +172,7 @@ def ort_int8_variant(onnx_path: Path, config: Any, threads: int) -> Variant:
         return ort_session(int8_graph(OnnxGraph(onnx_path)).path, threads=threads,
                            allow_spinning=False)
 
-    def make(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
-        feeds = {n: a.numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
-        sess = session()
-        return lambda: sess.run(list(output_names(config)), feeds)
-
-    return Variant("onnxruntime_int8", make, None,
+    return Variant("onnxruntime_int8", session_runner(session, config), None,
                    "the onnxruntime row's graph, regressors' linear layers in int8 (dynamic)")
 
 
@@ -187,11 +188,8 @@ def ort_cuda_variants(onnx_path: Path, config: Any) -> list[Variant]:
     sess = ort.InferenceSession(str(onnx_path), so,
                                 providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
 
-    def make(args: tuple[torch.Tensor, ...]) -> Callable[[], Sequence[Any]]:
-        feeds = {n: a.detach().cpu().numpy() for n, a in zip(INPUT_NAMES, args, strict=True)}
-        return lambda: sess.run(list(output_names(config)), feeds)
-
-    return [Variant("onnxruntime_cuda", make, TOL_FP32, "ORT CUDA EP, fp32, host inputs")]
+    return [Variant("onnxruntime_cuda", session_runner(lambda: sess, config), TOL_FP32,
+                    "ORT CUDA EP, fp32, host inputs")]
 
 
 def _cuda_variants(cl_wrap: torch.nn.Module) -> list[Variant]:
